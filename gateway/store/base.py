@@ -1,0 +1,120 @@
+"""
+The storage interface used by the IAM service layer.
+
+The store knows tables and rows (plain dicts of str, int and None), not
+policies, principals or HTTP. Two backends implement it with the same SQL:
+SQLite through aiosqlite (the embedded default) and PostgreSQL through asyncpg.
+Table and column names are checked against the schema before any SQL is built,
+so no caller-supplied name ever reaches a statement; values are always bound
+parameters.
+
+Every write happens in a write transaction, which first bumps the IAM
+generation marker. That one row update doubles as a writer lock on both
+backends, so a read-check-write sequence inside a write transaction (the
+two-access-keys limit, an idempotent ``apply``) never loses an update.
+
+This module imports nothing from the gateway but ``gateway.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+Value = str | int | None
+Row = dict[str, Value]
+Where = Mapping[str, Value | Sequence[str]]
+
+
+class Transaction(Protocol):
+    """
+    Row operations inside one database transaction.
+    """
+
+    async def get(self, table: str, where: Where) -> Row | None:
+        """
+        Return the one row matching ``where``, or None.
+        """
+        ...
+
+    async def select(
+        self,
+        table: str,
+        where: Where | None = None,
+        *,
+        order_by: Sequence[str] = (),
+        limit: int | None = None,
+    ) -> list[Row]:
+        """
+        Return the rows matching ``where``; a sequence value means ``IN``.
+        """
+        ...
+
+    async def count(self, table: str, where: Where | None = None) -> int:
+        """
+        Return how many rows match ``where``.
+        """
+        ...
+
+    async def insert(self, table: str, row: Mapping[str, Value]) -> None:
+        """
+        Insert one row; raises ``Conflict`` on a unique or primary-key clash.
+        """
+        ...
+
+    async def update(self, table: str, where: Where, values: Mapping[str, Value]) -> int:
+        """
+        Update the matching rows and return how many changed.
+        """
+        ...
+
+    async def delete(self, table: str, where: Where) -> int:
+        """
+        Delete the matching rows and return how many went.
+        """
+        ...
+
+
+class Store(Protocol):
+    """
+    An IAM store: transactions, migrations and the change marker.
+    """
+
+    kind: str
+
+    def transaction(self, *, write: bool = False) -> AbstractAsyncContextManager[Transaction]:
+        """
+        Open a transaction; a write transaction bumps the generation marker.
+        """
+        ...
+
+    async def generation(self) -> int:
+        """
+        Return the IAM change marker; every committed write increases it.
+        """
+        ...
+
+    async def schema_version(self) -> int:
+        """
+        Return the highest applied migration, 0 for an empty database.
+        """
+        ...
+
+    async def migrate(self) -> list[int]:
+        """
+        Apply pending migrations in order and return the versions applied.
+        """
+        ...
+
+    async def check_schema(self) -> None:
+        """
+        Raise ``StoreError`` unless the schema is exactly the one this code knows.
+        """
+        ...
+
+    async def close(self) -> None:
+        """
+        Release connections.
+        """
+        ...

@@ -1,0 +1,154 @@
+"""
+The SQLite backend (aiosqlite): the embedded default.
+
+One connection per store, in WAL mode with foreign keys on and a busy timeout,
+so several processes on one host can share the file. Transactions are managed
+explicitly (``isolation_level=None``); a write transaction starts with
+``BEGIN IMMEDIATE``, which takes the database's write lock up front, so two
+writers never interleave a read-check-write sequence. Inside one process an
+asyncio lock keeps transactions on the shared connection from interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from gateway.errors import StoreError
+from gateway.store import sql
+from gateway.store.base import Row, Value
+
+
+class SqliteTransaction(sql.SqlTransaction):
+    """
+    Row operations on an open SQLite transaction.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _fetch(self, statement: str, args: Sequence[Value]) -> list[Row]:
+        try:
+            async with self._conn.execute(statement, list(args)) as cursor:
+                rows = await cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError("the store could not read", operation="select") from exc
+        return [dict(row) for row in rows]
+
+    async def _execute(self, statement: str, args: Sequence[Value], operation: str) -> int:
+        try:
+            async with self._conn.execute(statement, list(args)) as cursor:
+                return cursor.rowcount
+        except sqlite3.IntegrityError as exc:
+            if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+                raise sql.Conflict("the row already exists", operation=operation) from exc
+            raise StoreError("the store refused the change", operation=operation) from exc
+        except sqlite3.Error as exc:
+            raise StoreError("the store could not write", operation=operation) from exc
+
+
+class SqliteStore:
+    """
+    The embedded store: one SQLite file.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> SqliteStore:
+        """
+        Open (creating if needed) the database file at ``path``.
+        """
+        target = str(path)
+        if target != ":memory:":
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = await aiosqlite.connect(target, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the SQLite store `{target}`: {exc}") from exc
+        return cls(conn, target)
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[SqliteTransaction]:
+        async with self._lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if write:
+                    await self._conn.execute(sql.GENERATION_BUMP)
+            except sqlite3.Error as exc:
+                raise StoreError("the store is unavailable", operation="begin") from exc
+            try:
+                yield SqliteTransaction(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            try:
+                await self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._conn.execute("ROLLBACK")
+                raise StoreError("the store could not commit", operation="commit") from exc
+
+    async def generation(self) -> int:
+        try:
+            async with self._conn.execute(sql.GENERATION_READ) as cursor:
+                row = await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError("the store is unavailable", operation="generation") from exc
+        return int(row[0]) if row is not None else 0
+
+    async def schema_version(self) -> int:
+        async with self._lock:
+            await self._conn.execute(sql.MIGRATIONS_TABLE)
+            async with self._conn.execute("SELECT MAX(version) FROM schema_migrations") as cur:
+                row = await cur.fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._conn.execute(sql.MIGRATIONS_TABLE)
+                async with self._conn.execute(
+                    "SELECT MAX(version) FROM schema_migrations"
+                ) as cursor:
+                    row: Any = await cursor.fetchone()
+                current = int(row[0]) if row[0] is not None else 0
+                for version, name, statements in sql.migrations():
+                    if version <= current:
+                        continue
+                    for statement in statements:
+                        await self._conn.execute(statement)
+                    await self._conn.execute(
+                        sql.RECORD_MIGRATION,
+                        (version, name, datetime.now(UTC).isoformat()),
+                    )
+                    applied.append(version)
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+        return applied
+
+    async def check_schema(self) -> None:
+        sql.check_version(await self.schema_version())
+
+    async def close(self) -> None:
+        await self._conn.close()

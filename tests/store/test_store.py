@@ -1,0 +1,194 @@
+"""
+The store contract, run against SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.errors import StoreError
+from gateway.store import Conflict, Store
+from gateway.store import sql as store_sql
+from tests.conftest import StoreFactory
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = {
+    "id": "123456789012",
+    "alias": None,
+    "root_email": "root@example.com",
+    "root_email_lower": "root@example.com",
+    "root_password_hash": "x",
+    "root_password_changed_at": "2026-01-01T00:00:00.000000Z",
+    "created_at": "2026-01-01T00:00:00.000000Z",
+}
+
+
+def _user(user_id: str, name: str) -> dict[str, str | int | None]:
+    return {
+        "id": user_id,
+        "account_id": "123456789012",
+        "name": name,
+        "name_lower": name.lower(),
+        "path": "/",
+        "permissions_boundary": None,
+        "tags": "[]",
+        "created_at": "2026-01-01T00:00:00.000000Z",
+    }
+
+
+async def _seed(store: Store) -> None:
+    async with store.transaction(write=True) as tx:
+        await tx.insert("accounts", ACCOUNT)
+
+
+async def test_insert_get_select_update_delete(store: Store) -> None:
+    """Rows written in a transaction read back, update and delete as expected."""
+    await _seed(store)
+    async with store.transaction(write=True) as tx:
+        await tx.insert("users", _user("AIDA1", "steve"))
+        await tx.insert("users", _user("AIDA2", "backup"))
+    async with store.transaction() as tx:
+        row = await tx.get("users", {"name_lower": "steve"})
+        both = await tx.select("users", {"id": ["AIDA1", "AIDA2"]}, order_by=["name_lower"])
+        none = await tx.select("users", {"id": []})
+        assert await tx.count("users") == 2
+    assert row is not None and row["name"] == "steve"
+    assert [r["name"] for r in both] == ["backup", "steve"]
+    assert none == []
+    async with store.transaction(write=True) as tx:
+        assert await tx.update("users", {"id": "AIDA1"}, {"path": "/ops/"}) == 1
+        assert await tx.delete("users", {"id": "AIDA2"}) == 1
+        assert await tx.delete("users", {"id": "AIDA2"}) == 0
+    async with store.transaction() as tx:
+        assert [r["path"] for r in await tx.select("users")] == ["/ops/"]
+
+
+async def test_null_where_matches_null(store: Store) -> None:
+    """A None in a where clause means IS NULL, not `= NULL`."""
+    await _seed(store)
+    async with store.transaction() as tx:
+        assert await tx.count("accounts", {"alias": None}) == 1
+
+
+async def test_unique_clash_raises_conflict(store: Store) -> None:
+    """A case-insensitive duplicate name is refused by the unique constraint."""
+    await _seed(store)
+    async with store.transaction(write=True) as tx:
+        await tx.insert("users", _user("AIDA1", "steve"))
+    with pytest.raises(Conflict):
+        async with store.transaction(write=True) as tx:
+            await tx.insert("users", _user("AIDA2", "STEVE"))
+
+
+async def test_error_rolls_back_whole_transaction(store: Store) -> None:
+    """A failure mid-transaction leaves no trace of its earlier writes."""
+    await _seed(store)
+    before = await store.generation()
+    with pytest.raises(RuntimeError):
+        async with store.transaction(write=True) as tx:
+            await tx.insert("users", _user("AIDA1", "steve"))
+            raise RuntimeError("boom")
+    async with store.transaction() as tx:
+        assert await tx.count("users") == 0
+    assert await store.generation() == before
+
+
+async def test_generation_bumps_on_writes_only(store: Store) -> None:
+    """Every committed write transaction bumps the marker; reads leave it alone."""
+    first = await store.generation()
+    async with store.transaction() as tx:
+        await tx.count("accounts")
+    assert await store.generation() == first
+    await _seed(store)
+    assert await store.generation() == first + 1
+
+
+async def test_generation_visible_to_another_connection(store_factory: StoreFactory) -> None:
+    """A write through one store is seen by another store on the same database."""
+    writer = await store_factory()
+    await writer.migrate()
+    reader = await store_factory()
+    before = await reader.generation()
+    await _seed(writer)
+    assert await reader.generation() == before + 1
+
+
+async def test_unknown_table_or_column_is_refused(store: Store) -> None:
+    """Names outside the schema whitelist never reach SQL."""
+    async with store.transaction() as tx:
+        with pytest.raises(ValueError, match="unknown table"):
+            await tx.select("users; DROP TABLE users")
+        with pytest.raises(ValueError, match="unknown column"):
+            await tx.select("users", {"name OR 1=1": "x"})
+
+
+async def test_values_are_bound_not_interpolated(store: Store) -> None:
+    """A value full of SQL is stored and matched literally."""
+    await _seed(store)
+    hostile = "x'); DROP TABLE users; --"
+    async with store.transaction(write=True) as tx:
+        await tx.insert("users", _user("AIDA1", hostile))
+    async with store.transaction() as tx:
+        row = await tx.get("users", {"name": hostile})
+    assert row is not None and row["name"] == hostile
+
+
+async def test_migrate_is_idempotent_and_current(store: Store) -> None:
+    """Migrating twice applies nothing the second time; the schema is then current."""
+    assert await store.migrate() == []
+    assert await store.schema_version() == store_sql.latest_version()
+    await store.check_schema()
+
+
+async def test_refuses_newer_schema(store: Store) -> None:
+    """A database migrated by a newer gateway is refused with a clear message."""
+    async with store.transaction(write=True) as tx:
+        await tx._execute(  # type: ignore[attr-defined]
+            store_sql.RECORD_MIGRATION, [9999, "future", "2030-01-01"], "test"
+        )
+    with pytest.raises(StoreError, match="newer than this gateway knows"):
+        await store.check_schema()
+
+
+async def test_refuses_unmigrated_schema(store_factory: StoreFactory) -> None:
+    """An empty database is refused until `gateway init` migrates it."""
+    empty = await store_factory()
+    with pytest.raises(StoreError, match="gateway init"):
+        await empty.check_schema()
+
+
+async def test_schema_whitelist_matches_database(store: Store) -> None:
+    """The column whitelist mirrors exactly what the migrations create."""
+    if store.kind == "sqlite":
+        query = "SELECT name FROM pragma_table_info(?)"
+    else:
+        query = (
+            "SELECT column_name AS name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ?"
+        )
+    async with store.transaction() as tx:
+        for table, columns in store_sql.TABLES.items():
+            rows = await tx._fetch(query, [table])  # type: ignore[attr-defined]
+            assert {row["name"] for row in rows} == columns, table
+
+
+async def test_writers_are_serialized(store_factory: StoreFactory) -> None:
+    """Two stores doing read-check-write at once never both pass the check."""
+    first = await store_factory()
+    await first.migrate()
+    await _seed(first)
+    second = await store_factory()
+
+    async def claim(store: Store, user_id: str) -> bool:
+        async with store.transaction(write=True) as tx:
+            if await tx.count("users") >= 1:
+                return False
+            await asyncio.sleep(0.05)  # widen the race window
+            await tx.insert("users", _user(user_id, user_id))
+            return True
+
+    results = await asyncio.gather(claim(first, "a"), claim(second, "b"))
+    assert sorted(results) == [False, True]
