@@ -1,0 +1,371 @@
+"""
+Long-term credentials: access keys, console login profiles, virtual MFA devices.
+
+Access-key secrets and TOTP seeds are sealed with the master key before they
+reach the store and are returned in clear only by the call that creates them.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime
+
+import pyotp
+
+from gateway.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
+from gateway.iam import models, naming, passwords
+from gateway.iam.base import MAX_ACCESS_KEYS_PER_USER, MAX_MFA_DEVICES_PER_USER, ServiceBase
+from gateway.iam.crypto import Sealed
+from gateway.store import Conflict, Row, Transaction
+
+ACCESS_KEY_STATUSES = ("Active", "Inactive")
+
+
+def _key_context(access_key_id: str) -> str:
+    return f"access-key:{access_key_id}"
+
+
+def _seed_context(serial_number: str) -> str:
+    return f"mfa-seed:{serial_number}"
+
+
+class CredentialOperations(ServiceBase):
+    """
+    Access keys, login profiles, the password policy and MFA devices.
+    """
+
+    # -- access keys -------------------------------------------------------------------
+
+    async def create_access_key(self, user_name: str) -> models.NewAccessKey:
+        """
+        Create an access key; the returned value is the only place the secret appears.
+
+        Raises:
+            LimitExceeded: the user already has two keys (checked under the writer lock,
+                so two racing creations cannot both pass).
+        """
+        key_id = naming.access_key_id()
+        secret = naming.secret_access_key()
+        sealed = self.cipher.seal(secret, context=_key_context(key_id))
+        now = self._now()
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            if await tx.count("access_keys", {"user_id": user["id"]}) >= MAX_ACCESS_KEYS_PER_USER:
+                raise LimitExceeded(
+                    f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}"
+                )
+            await tx.insert(
+                "access_keys",
+                {
+                    "id": key_id,
+                    "user_id": user["id"],
+                    "secret": sealed.ciphertext,
+                    "secret_kid": sealed.kid,
+                    "status": "Active",
+                    "created_at": now,
+                },
+            )
+        key = models.AccessKey(str(user["name"]), key_id, "Active", naming.parse_timestamp(now))
+        return models.NewAccessKey(key, secret)
+
+    async def list_access_keys(self, user_name: str) -> list[models.AccessKey]:
+        async with self._read() as tx:
+            user = await self._user_row(tx, user_name)
+            rows = await tx.select("access_keys", {"user_id": user["id"]}, order_by=["created_at"])
+        return [_access_key(str(user["name"]), row) for row in rows]
+
+    async def _key_row(self, tx: Transaction, user_name: str, access_key_id: str) -> Row:
+        user = await self._user_row(tx, user_name)
+        row = await tx.get("access_keys", {"id": access_key_id, "user_id": user["id"]})
+        if row is None:
+            raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
+        return row
+
+    async def update_access_key(self, user_name: str, access_key_id: str, status: str) -> None:
+        if status not in ACCESS_KEY_STATUSES:
+            raise InvalidInput(f"`Status` must be `Active` or `Inactive`, not `{status}`")
+        async with self._write() as tx:
+            row = await self._key_row(tx, user_name, access_key_id)
+            await tx.update("access_keys", {"id": row["id"]}, {"status": status})
+
+    async def delete_access_key(self, user_name: str, access_key_id: str) -> None:
+        async with self._write() as tx:
+            row = await self._key_row(tx, user_name, access_key_id)
+            await tx.delete("access_keys", {"id": row["id"]})
+
+    async def get_access_key_last_used(self, access_key_id: str) -> models.AccessKey:
+        async with self._read() as tx:
+            row = await tx.get("access_keys", {"id": access_key_id})
+            user = await tx.get("users", {"id": row["user_id"]}) if row else None
+        if row is None or user is None or user["account_id"] != self.account_id:
+            raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
+        return _access_key(str(user["name"]), row)
+
+    async def access_key_secret(self, access_key_id: str) -> tuple[models.User, str, str] | None:
+        """
+        Return (user, secret, status) for a key of any account, or None when unknown.
+
+        For request authentication only; the secret never leaves the gateway.
+        """
+        async with self._read() as tx:
+            row = await tx.get("access_keys", {"id": access_key_id})
+            user = await tx.get("users", {"id": row["user_id"]}) if row else None
+        if row is None or user is None:
+            return None
+        secret = self.cipher.open(
+            Sealed(str(row["secret"]), str(row["secret_kid"])), context=_key_context(access_key_id)
+        )
+        owner = type(self)(self.store, self.cipher, account_id=str(user["account_id"]))
+        return owner._user(user), secret, str(row["status"])
+
+    # -- login profiles ----------------------------------------------------------------
+
+    async def create_login_profile(
+        self, user_name: str, password: str, *, password_reset_required: bool = False
+    ) -> models.LoginProfile:
+        async with self._read() as tx:
+            policy = await self._password_policy(tx)
+        passwords.check_password(password, policy)
+        digest = await passwords.hash_password(password)
+        now = self._now()
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            try:
+                await tx.insert(
+                    "login_profiles",
+                    {
+                        "user_id": user["id"],
+                        "password_hash": digest,
+                        "password_reset_required": int(password_reset_required),
+                        "password_changed_at": now,
+                        "created_at": now,
+                    },
+                )
+            except Conflict:
+                raise EntityAlreadyExists(
+                    f"Login Profile for user {user['name']} already exists."
+                ) from None
+            await tx.insert(
+                "password_history",
+                {"user_id": user["id"], "password_hash": digest, "created_at": now},
+            )
+        created = naming.parse_timestamp(now)
+        return models.LoginProfile(str(user["name"]), created, password_reset_required, created)
+
+    async def get_login_profile(self, user_name: str) -> models.LoginProfile:
+        async with self._read() as tx:
+            user = await self._user_row(tx, user_name)
+            row = await tx.get("login_profiles", {"user_id": user["id"]})
+        if row is None:
+            raise NoSuchEntity(f"Login Profile for User {user['name']} cannot be found.")
+        return models.LoginProfile(
+            str(user["name"]),
+            naming.parse_timestamp(str(row["created_at"])),
+            bool(row["password_reset_required"]),
+            naming.parse_timestamp(str(row["password_changed_at"])),
+        )
+
+    async def update_login_profile(
+        self,
+        user_name: str,
+        *,
+        password: str | None = None,
+        password_reset_required: bool | None = None,
+    ) -> None:
+        values: Row = {}
+        if password_reset_required is not None:
+            values["password_reset_required"] = int(password_reset_required)
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            if not await tx.count("login_profiles", {"user_id": user["id"]}):
+                raise NoSuchEntity(f"Login Profile for User {user['name']} cannot be found.")
+            if password is not None:
+                await self._set_password(tx, user, password, values)
+            if values:
+                await tx.update("login_profiles", {"user_id": user["id"]}, values)
+
+    async def _set_password(self, tx: Transaction, user: Row, password: str, values: Row) -> None:
+        policy = await self._password_policy(tx)
+        passwords.check_password(password, policy)
+        if policy is not None and policy.password_reuse_prevention:
+            history = await tx.select(
+                "password_history", {"user_id": user["id"]}, order_by=["created_at"]
+            )
+            for old in history[-policy.password_reuse_prevention :]:
+                if await passwords.verify_password(str(old["password_hash"]), password):
+                    raise InvalidInput(
+                        "password does not conform to the account password policy: it was "
+                        f"used among the last {policy.password_reuse_prevention} passwords",
+                        code="PasswordPolicyViolation",
+                    )
+        digest = await passwords.hash_password(password)
+        now = self._now()
+        values.update(password_hash=digest, password_changed_at=now)
+        await tx.insert(
+            "password_history", {"user_id": user["id"], "password_hash": digest, "created_at": now}
+        )
+
+    async def delete_login_profile(self, user_name: str) -> None:
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            if not await tx.delete("login_profiles", {"user_id": user["id"]}):
+                raise NoSuchEntity(f"Login Profile for User {user['name']} cannot be found.")
+
+    # -- MFA ---------------------------------------------------------------------------
+
+    async def create_virtual_mfa_device(
+        self, virtual_mfa_device_name: str, *, path: str | None = None
+    ) -> models.NewVirtualMFADevice:
+        name = naming.check_name(
+            virtual_mfa_device_name, field="VirtualMFADeviceName", max_length=226
+        )
+        checked_path = naming.check_path(path)
+        serial = naming.arn(self.account_id, "mfa", checked_path, name)
+        # RFC 4226 §4: the shared secret is at least 128 bits; 160 bits as SHA-1's size.
+        seed = base64.b32encode(secrets.token_bytes(20)).decode("ascii")
+        sealed = self.cipher.seal(seed, context=_seed_context(serial))
+        async with self._write() as tx:
+            account = await tx.get("accounts", {"id": self.account_id})
+            try:
+                await tx.insert(
+                    "mfa_devices",
+                    {
+                        "serial_number": serial,
+                        "account_id": self.account_id,
+                        "name": name,
+                        "path": checked_path,
+                        "seed": sealed.ciphertext,
+                        "seed_kid": sealed.kid,
+                        "created_at": self._now(),
+                    },
+                )
+            except Conflict:
+                raise EntityAlreadyExists(
+                    "MFADevice entity at the same path and name already exists."
+                ) from None
+        issuer = (account or {}).get("alias") or self.account_id
+        uri = pyotp.TOTP(seed).provisioning_uri(name=name, issuer_name=str(issuer))
+        return models.NewVirtualMFADevice(serial, seed, uri)
+
+    async def _device_row(self, tx: Transaction, serial_number: str) -> Row:
+        row = await tx.get("mfa_devices", {"serial_number": serial_number})
+        if row is None or row["account_id"] != self.account_id:
+            raise NoSuchEntity(f"VirtualMFADevice with serial {serial_number} not found.")
+        return row
+
+    def _totp(self, row: Row) -> pyotp.TOTP:
+        seed = self.cipher.open(
+            Sealed(str(row["seed"]), str(row["seed_kid"])),
+            context=_seed_context(str(row["serial_number"])),
+        )
+        return pyotp.TOTP(seed)
+
+    async def enable_mfa_device(
+        self, user_name: str, serial_number: str, code1: str, code2: str
+    ) -> None:
+        """
+        Assign a virtual MFA device to a user, proven by two consecutive codes.
+
+        Both accepted time steps are recorded so neither code can be used again.
+        """
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] is not None:
+                raise EntityAlreadyExists("MFA Device is already in use.")
+            if await tx.count("mfa_devices", {"owner": user["id"]}) >= MAX_MFA_DEVICES_PER_USER:
+                raise LimitExceeded(
+                    f"Cannot exceed quota for MFADevicesPerUser: {MAX_MFA_DEVICES_PER_USER}"
+                )
+            step = _consecutive_step(self._totp(row), code1, code2, self.clock())
+            if step is None:
+                raise InvalidInput(
+                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
+                )
+            for used in (step, step + 1):
+                await tx.insert("mfa_used_steps", {"serial_number": serial_number, "step": used})
+            await tx.update(
+                "mfa_devices",
+                {"serial_number": serial_number},
+                {"owner": user["id"], "enabled_at": self._now()},
+            )
+
+    async def deactivate_mfa_device(self, user_name: str, serial_number: str) -> None:
+        async with self._write() as tx:
+            user = await self._user_row(tx, user_name)
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] != user["id"]:
+                raise NoSuchEntity(
+                    f"MFA Device with serial number {serial_number} does not exist "
+                    f"for user {user['name']}."
+                )
+            await tx.update(
+                "mfa_devices", {"serial_number": serial_number}, {"owner": None, "enabled_at": None}
+            )
+
+    async def delete_virtual_mfa_device(self, serial_number: str) -> None:
+        async with self._write() as tx:
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] is not None:
+                raise InvalidInput(
+                    "MFA Device is enabled; deactivate it first.",
+                    code="DeleteConflict",
+                    status=409,
+                )
+            await tx.delete("mfa_devices", {"serial_number": serial_number})
+
+    async def list_mfa_devices(self, user_name: str) -> list[models.MFADevice]:
+        async with self._read() as tx:
+            user = await self._user_row(tx, user_name)
+            rows = await tx.select("mfa_devices", {"owner": user["id"]}, order_by=["enabled_at"])
+        return [_device(row, str(user["name"])) for row in rows]
+
+    async def list_virtual_mfa_devices(self) -> list[models.MFADevice]:
+        async with self._read() as tx:
+            rows = await tx.select(
+                "mfa_devices", {"account_id": self.account_id}, order_by=["serial_number"]
+            )
+            owners = await tx.select(
+                "users", {"id": [str(row["owner"]) for row in rows if row["owner"]]}
+            )
+        names = {str(user["id"]): str(user["name"]) for user in owners}
+        return [_device(row, names.get(str(row["owner"]))) for row in rows]
+
+
+def _consecutive_step(totp: pyotp.TOTP, code1: str, code2: str, now: datetime) -> int | None:
+    """
+    Return the step of ``code1`` when ``code1`` and ``code2`` are consecutive codes
+    ending at most one step from now (RFC 6238 §5.2: allow one step of delay).
+    """
+    current = totp.timecode(now)
+    for first in (current - 2, current - 1, current):
+        # SECURITY: compare every candidate (no early exit on the first code alone).
+        ok1 = secrets.compare_digest(totp.generate_otp(first), str(code1))
+        ok2 = secrets.compare_digest(totp.generate_otp(first + 1), str(code2))
+        if ok1 and ok2:
+            return first
+    return None
+
+
+def _access_key(user_name: str, row: Row) -> models.AccessKey:
+    last = row.get("last_used_at")
+    return models.AccessKey(
+        user_name=user_name,
+        access_key_id=str(row["id"]),
+        status=str(row["status"]),
+        created=naming.parse_timestamp(str(row["created_at"])),
+        last_used=naming.parse_timestamp(str(last)) if last else None,
+        last_used_service=str(row["last_used_service"]) if row.get("last_used_service") else None,
+        last_used_region=str(row["last_used_region"]) if row.get("last_used_region") else None,
+    )
+
+
+def _device(row: Row, user_name: str | None) -> models.MFADevice:
+    enabled = row.get("enabled_at")
+    return models.MFADevice(
+        serial_number=str(row["serial_number"]),
+        user_name=user_name,
+        enabled=naming.parse_timestamp(str(enabled)) if enabled else None,
+        created=naming.parse_timestamp(str(row["created_at"])),
+    )

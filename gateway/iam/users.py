@@ -1,0 +1,243 @@
+"""
+IAM users and groups: create, read, rename, tag, delete, membership.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gateway.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded
+from gateway.iam import models, naming
+from gateway.iam.base import MAX_GROUPS_PER_USER, ServiceBase, check_tags, drop_tags, merge_tags
+from gateway.store import Conflict, Row, Transaction
+
+
+class UserOperations(ServiceBase):
+    """
+    Users (``AIDA`` ids, names unique case-insensitively) and their groups.
+    """
+
+    async def create_user(
+        self,
+        user_name: str,
+        *,
+        path: str | None = None,
+        permissions_boundary: str | None = None,
+        tags: object = None,
+    ) -> models.User:
+        name = naming.check_name(user_name, field="UserName", max_length=64)
+        row: Row = {
+            "id": naming.unique_id(naming.USER_ID_PREFIX),
+            "account_id": self.account_id,
+            "name": name,
+            "name_lower": name.lower(),
+            "path": naming.check_path(path),
+            "permissions_boundary": None,
+            "tags": json.dumps(check_tags(tags)),
+            "created_at": self._now(),
+        }
+        async with self._write() as tx:
+            if permissions_boundary is not None:
+                row["permissions_boundary"] = str(
+                    (await self._policy_row(tx, permissions_boundary))["arn"]
+                )
+            try:
+                await tx.insert("users", row)
+            except Conflict:
+                raise EntityAlreadyExists(f"User with name {name} already exists.") from None
+        return self._user(row)
+
+    async def get_user(self, user_name: str) -> models.User:
+        async with self._read() as tx:
+            return self._user(await self._user_row(tx, user_name))
+
+    async def list_users(self, *, path_prefix: str = "/") -> list[models.User]:
+        async with self._read() as tx:
+            rows = await tx.select(
+                "users", {"account_id": self.account_id}, order_by=["name_lower"]
+            )
+        return [self._user(row) for row in rows if str(row["path"]).startswith(path_prefix)]
+
+    async def update_user(
+        self, user_name: str, *, new_user_name: str | None = None, new_path: str | None = None
+    ) -> None:
+        values: Row = {}
+        if new_user_name is not None:
+            name = naming.check_name(new_user_name, field="NewUserName", max_length=64)
+            values.update(name=name, name_lower=name.lower())
+        if new_path is not None:
+            values["path"] = naming.check_path(new_path, field="NewPath")
+        if not values:
+            return
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            try:
+                await tx.update("users", {"id": row["id"]}, values)
+            except Conflict:
+                raise EntityAlreadyExists(
+                    f"User with name {new_user_name} already exists."
+                ) from None
+
+    async def delete_user(self, user_name: str, *, force: bool = False) -> None:
+        """
+        Delete a user; as AWS does, refuse while anything is still attached to it.
+
+        With ``force``, its access keys, login profile, MFA devices, group memberships,
+        inline and attached policies are removed first, in the same transaction.
+
+        Raises:
+            DeleteConflict: listing what is still attached (without ``force``).
+        """
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            user_id = row["id"]
+            owner = {"principal_type": "user", "principal_id": user_id}
+            blockers = {
+                "access keys": await tx.count("access_keys", {"user_id": user_id}),
+                "a login profile": await tx.count("login_profiles", {"user_id": user_id}),
+                "MFA devices": await tx.count("mfa_devices", {"owner": user_id}),
+                "group memberships": await tx.count("group_members", {"user_id": user_id}),
+                "inline policies": await tx.count("inline_policies", owner),
+                "attached policies": await tx.count("policy_attachments", owner),
+            }
+            present = [name for name, count in blockers.items() if count]
+            if present and not force:
+                raise DeleteConflict(
+                    f"Cannot delete entity, must remove {', '.join(present)} first "
+                    "(or pass --force to remove them)."
+                )
+            await tx.delete("access_keys", {"user_id": user_id})
+            await tx.delete("login_profiles", {"user_id": user_id})
+            await tx.delete("password_history", {"user_id": user_id})
+            await tx.update("mfa_devices", {"owner": user_id}, {"owner": None, "enabled_at": None})
+            await tx.delete("group_members", {"user_id": user_id})
+            await tx.delete("inline_policies", owner)
+            await tx.delete("policy_attachments", owner)
+            await tx.delete("users", {"id": user_id})
+
+    async def tag_user(self, user_name: str, tags: object) -> None:
+        pairs = check_tags(tags)
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            await tx.update("users", {"id": row["id"]}, {"tags": merge_tags(row["tags"], pairs)})
+
+    async def untag_user(self, user_name: str, tag_keys: list[str]) -> None:
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            await tx.update("users", {"id": row["id"]}, {"tags": drop_tags(row["tags"], tag_keys)})
+
+    async def put_user_permissions_boundary(self, user_name: str, boundary_arn: str) -> None:
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            policy = await self._policy_row(tx, boundary_arn)
+            await tx.update("users", {"id": row["id"]}, {"permissions_boundary": policy["arn"]})
+
+    async def delete_user_permissions_boundary(self, user_name: str) -> None:
+        async with self._write() as tx:
+            row = await self._user_row(tx, user_name)
+            await tx.update("users", {"id": row["id"]}, {"permissions_boundary": None})
+
+    # -- groups ------------------------------------------------------------------------
+
+    async def create_group(self, group_name: str, *, path: str | None = None) -> models.Group:
+        name = naming.check_name(group_name, field="GroupName", max_length=128)
+        row: Row = {
+            "id": naming.unique_id(naming.GROUP_ID_PREFIX),
+            "account_id": self.account_id,
+            "name": name,
+            "name_lower": name.lower(),
+            "path": naming.check_path(path),
+            "created_at": self._now(),
+        }
+        async with self._write() as tx:
+            try:
+                await tx.insert("groups", row)
+            except Conflict:
+                raise EntityAlreadyExists(f"Group with name {name} already exists.") from None
+        return self._group(row)
+
+    async def get_group(self, group_name: str) -> tuple[models.Group, list[models.User]]:
+        async with self._read() as tx:
+            row = await self._group_row(tx, group_name)
+            members = await tx.select("group_members", {"group_id": row["id"]})
+            users = await tx.select(
+                "users", {"id": [str(m["user_id"]) for m in members]}, order_by=["name_lower"]
+            )
+        return self._group(row), [self._user(user) for user in users]
+
+    async def list_groups(self, *, path_prefix: str = "/") -> list[models.Group]:
+        async with self._read() as tx:
+            rows = await tx.select(
+                "groups", {"account_id": self.account_id}, order_by=["name_lower"]
+            )
+        return [self._group(row) for row in rows if str(row["path"]).startswith(path_prefix)]
+
+    async def list_groups_for_user(self, user_name: str) -> list[models.Group]:
+        async with self._read() as tx:
+            return await self._groups_of(tx, await self._user_row(tx, user_name))
+
+    async def _groups_of(self, tx: Transaction, user: Row) -> list[models.Group]:
+        links = await tx.select("group_members", {"user_id": user["id"]})
+        rows = await tx.select(
+            "groups", {"id": [str(link["group_id"]) for link in links]}, order_by=["name_lower"]
+        )
+        return [self._group(row) for row in rows]
+
+    async def add_user_to_group(self, group_name: str, user_name: str) -> None:
+        async with self._write() as tx:
+            group = await self._group_row(tx, group_name)
+            user = await self._user_row(tx, user_name)
+            link = {"group_id": group["id"], "user_id": user["id"]}
+            if await tx.count("group_members", link):
+                return  # AWS: adding a member twice succeeds and changes nothing
+            if await tx.count("group_members", {"user_id": user["id"]}) >= MAX_GROUPS_PER_USER:
+                raise LimitExceeded(f"Cannot exceed quota for GroupsPerUser: {MAX_GROUPS_PER_USER}")
+            await tx.insert("group_members", link)
+
+    async def remove_user_from_group(self, group_name: str, user_name: str) -> None:
+        async with self._write() as tx:
+            group = await self._group_row(tx, group_name)
+            user = await self._user_row(tx, user_name)
+            await tx.delete("group_members", {"group_id": group["id"], "user_id": user["id"]})
+
+    async def update_group(
+        self, group_name: str, *, new_group_name: str | None = None, new_path: str | None = None
+    ) -> None:
+        values: Row = {}
+        if new_group_name is not None:
+            name = naming.check_name(new_group_name, field="NewGroupName", max_length=128)
+            values.update(name=name, name_lower=name.lower())
+        if new_path is not None:
+            values["path"] = naming.check_path(new_path, field="NewPath")
+        if not values:
+            return
+        async with self._write() as tx:
+            row = await self._group_row(tx, group_name)
+            try:
+                await tx.update("groups", {"id": row["id"]}, values)
+            except Conflict:
+                raise EntityAlreadyExists(
+                    f"Group with name {new_group_name} already exists."
+                ) from None
+
+    async def delete_group(self, group_name: str, *, force: bool = False) -> None:
+        """
+        Delete a group; refuse while it has members or policies, unless ``force``.
+        """
+        async with self._write() as tx:
+            row = await self._group_row(tx, group_name)
+            owner = {"principal_type": "group", "principal_id": row["id"]}
+            blockers = {
+                "members": await tx.count("group_members", {"group_id": row["id"]}),
+                "inline policies": await tx.count("inline_policies", owner),
+                "attached policies": await tx.count("policy_attachments", owner),
+            }
+            present = [name for name, count in blockers.items() if count]
+            if present and not force:
+                raise DeleteConflict(
+                    f"Cannot delete entity, must remove {', '.join(present)} first."
+                )
+            await tx.delete("group_members", {"group_id": row["id"]})
+            await tx.delete("inline_policies", owner)
+            await tx.delete("policy_attachments", owner)
+            await tx.delete("groups", {"id": row["id"]})
