@@ -12,6 +12,7 @@ import json
 from typing import Any, Literal
 
 from gateway.errors import InvalidInput, LimitExceeded
+from gateway.policy import PolicyError, parse_policy
 
 Kind = Literal["identity", "resource", "trust", "boundary", "session"]
 
@@ -53,8 +54,6 @@ def check_document(document: object, *, kind: Kind = "identity", max_size: int) 
             f"Cannot exceed quota for PolicySize: {max_size} (the document has {size} "
             "characters, not counting whitespace)"
         )
-    from gateway.policy import PolicyError, parse_policy  # TODO(lead): top-level once landed
-
     try:
         parse_policy(text, kind=kind)
     except PolicyError as exc:

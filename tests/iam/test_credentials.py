@@ -156,7 +156,9 @@ class FixedClock:
         return self.moment
 
 
-async def test_enable_mfa_with_two_consecutive_codes(store: Store, cipher: Cipher, iam: IAM) -> None:
+async def test_enable_mfa_with_two_consecutive_codes(
+    store: Store, cipher: Cipher, iam: IAM
+) -> None:
     """A device is enabled by two consecutive codes, and both steps are then spent."""
     clock = FixedClock()
     service = IAM(store, cipher, account_id=iam.account_id, clock=clock)
