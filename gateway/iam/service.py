@@ -13,6 +13,7 @@ from gateway.iam.accounts import AccountOperations, find_account, list_accounts
 from gateway.iam.base import Clock
 from gateway.iam.credentials import CredentialOperations
 from gateway.iam.crypto import Cipher
+from gateway.iam.grants import GrantOperations
 from gateway.iam.policies import PolicyOperations
 from gateway.iam.roles import RoleOperations
 from gateway.iam.users import UserOperations
@@ -20,7 +21,12 @@ from gateway.store import Store
 
 
 class IAM(
-    AccountOperations, UserOperations, RoleOperations, PolicyOperations, CredentialOperations
+    AccountOperations,
+    UserOperations,
+    RoleOperations,
+    PolicyOperations,
+    CredentialOperations,
+    GrantOperations,
 ):
     """
     IAM operations on one account, acting as its root user.

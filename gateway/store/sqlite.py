@@ -12,6 +12,7 @@ asyncio lock keeps transactions on the shared connection from interleaving.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -74,6 +75,9 @@ class SqliteStore:
         target = str(path)
         if target != ":memory:":
             Path(target).parent.mkdir(parents=True, exist_ok=True)
+            # SECURITY: the file holds password hashes and sealed secrets; SQLite gives
+            # its -wal and -shm files the same mode as the database file.
+            os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))
         try:
             conn = await aiosqlite.connect(target, isolation_level=None)
             conn.row_factory = sqlite3.Row

@@ -5,11 +5,12 @@ The store contract, run against SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from gateway.errors import StoreError
-from gateway.store import Conflict, Store
+from gateway.store import Conflict, Store, open_store
 from gateway.store import sql as store_sql
 from tests.conftest import StoreFactory
 
@@ -192,3 +193,11 @@ async def test_writers_are_serialized(store_factory: StoreFactory) -> None:
 
     results = await asyncio.gather(claim(first, "a"), claim(second, "b"))
     assert sorted(results) == [False, True]
+
+
+async def test_sqlite_file_is_private(tmp_path: Path) -> None:
+    """A new SQLite store file is readable by its owner only."""
+    store = await open_store(sqlite_path=tmp_path / "new" / "gw.db")
+    await store.migrate()
+    await store.close()
+    assert (tmp_path / "new" / "gw.db").stat().st_mode & 0o777 == 0o600
