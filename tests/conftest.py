@@ -101,7 +101,9 @@ async def iam(store: Store, cipher: Cipher) -> IAM:
     """
     The IAM service of a fresh account, with the built-in policies seeded.
     """
-    account = await create_account(store, root_email="root@example.com", root_password=ROOT_PASSWORD)
+    account = await create_account(
+        store, root_email="root@example.com", root_password=ROOT_PASSWORD
+    )
     service = IAM(store, cipher, account_id=account.account_id)
     await service.seed_builtin_policies()
     return service
