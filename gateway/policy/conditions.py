@@ -1,5 +1,5 @@
 """
-Condition operators: one small builder per operator family, in a registry.
+Compiled conditions and the operator registry: which family each operator belongs to.
 
 Layer: ``gateway.policy`` (pure). Imports nothing from the rest of the gateway.
 
@@ -12,54 +12,31 @@ follow the IAM User Guide, "IAM JSON policy elements: Condition operators":
   condition is false, and true for a negated operator; this holds for all
   operators except `...IfExists` (true when the key is missing) and `Null`;
 - `ForAllValues:` is true when the key is missing or empty, `ForAnyValue:` is false.
+
+Each family's builder lives with its kind: `string_operators` (text and ARNs, with
+policy variables) and `value_operators` (numbers, dates, booleans, bytes, IPs, `Null`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import ipaddress
-import math
-import operator
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
-from .matching import (
-    STAR,
-    Part,
-    Scalar,
-    Template,
-    Values,
-    Var,
-    compile_regex,
-    glob_tokens,
-    parse_template,
-    split_arn,
-    stringify,
+from .matching import Values
+from .operands import Test
+from .string_operators import build_arn, build_like, build_string, build_string_ic
+from .value_operators import (
+    build_binary,
+    build_bool,
+    build_date,
+    build_ip,
+    build_null,
+    build_numeric,
 )
 
-__all__ = [
-    "OPERATORS",
-    "BadContextValue",
-    "Condition",
-    "build_condition",
-    "parse_date",
-    "parse_number",
-]
+__all__ = ["OPERATORS", "Condition", "build_condition", "split_operator"]
 
 NONE, ANY_VALUE, ALL_VALUES = 0, 1, 2
-
-Test = Callable[[Scalar, Values], bool]
-Compare = Callable[[float, float], bool]
-
-
-class BadContextValue(Exception):
-    """A request context value could not be read as the operator's type."""
-
 
 # operator name -> (family, negated, comparison)
 OPERATORS: dict[str, tuple[str, bool, str]] = {
@@ -92,18 +69,9 @@ OPERATORS: dict[str, tuple[str, bool, str]] = {
     "Null": ("null", False, ""),
 }
 
-_COMPARE: dict[str, Compare] = {
-    "eq": operator.eq,
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-}
-
 # Policy variables are supported by the string and ARN operators only
 # (IAM User Guide, "Condition operators": "Policy variables - Supported").
 _VARIABLE_FAMILIES = frozenset({"string", "string_ic", "like", "arn"})
-_EPOCH = re.compile(r"-?\d+(\.\d+)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +157,9 @@ def build_condition(name: str, key: str, raw: Sequence[str], *, variables: bool)
         variables: True when `${...}` is substituted (Version 2012-10-17).
 
     Raises:
-        ValueError: an unknown operator or a value the operator cannot read; the
-            message is ready for a `PolicyError`.
+        KeyError: an unknown operator; the argument is its base name.
+        ValueError: an operator misused (`Null` with a qualifier) or a value the
+            operator cannot read; the message is ready for a `PolicyError`.
     """
     qualifier, base, if_exists = split_operator(name)
     if base not in OPERATORS:
@@ -214,327 +183,17 @@ def build_condition(name: str, key: str, raw: Sequence[str], *, variables: bool)
     )
 
 
-def _templates(raw: Sequence[str], use_vars: bool) -> tuple[list[str], list[Template]]:
-    plain: list[str] = []
-    templates: list[Template] = []
-    for value in raw:
-        template = parse_template(value, variables=use_vars)
-        if template is None:
-            plain.append(value)
-        else:
-            templates.append(template)
-    return plain, templates
-
-
-def _as_text(value: Scalar) -> str:
-    return value if isinstance(value, str) else stringify(value)
-
-
-def _build_string(raw: Sequence[str], _cmp: str, use_vars: bool) -> Test:
-    plain, templates = _templates(raw, use_vars)
-    static = frozenset(plain)
-    if not templates:
-        return lambda value, _ctx: _as_text(value) in static
-
-    def test(value: Scalar, context: Values) -> bool:
-        text = _as_text(value)
-        if text in static:
-            return True
-        return any(t.text(context) == text for t in templates)
-
-    return test
-
-
-def _build_string_ic(raw: Sequence[str], _cmp: str, use_vars: bool) -> Test:
-    plain, templates = _templates(raw, use_vars)
-    static = frozenset(v.lower() for v in plain)
-
-    def test(value: Scalar, context: Values) -> bool:
-        text = _as_text(value).lower()
-        if text in static:
-            return True
-        for template in templates:
-            resolved = template.text(context)
-            if resolved is not None and resolved.lower() == text:
-                return True
-        return False
-
-    return test
-
-
-def _build_like(raw: Sequence[str], _cmp: str, use_vars: bool) -> Test:
-    plain, templates = _templates(raw, use_vars)
-    regex = compile_regex([glob_tokens(v) for v in plain]) if plain else None
-
-    def test(value: Scalar, context: Values) -> bool:
-        text = _as_text(value)
-        if regex is not None and regex.fullmatch(text) is not None:
-            return True
-        for template in templates:
-            glob = template.glob(context)
-            if glob is not None and glob.matches(text):
-                return True
-        return False
-
-    return test
-
-
-def parse_number(value: Any) -> float:
-    """
-    Read a number from a policy or context value.
-
-    Raises:
-        ValueError: not a finite number (booleans are not numbers).
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"`{value}` is not a number")
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"`{value}` is not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"`{value}` is not a finite number")
-    return number
-
-
-def parse_date(value: Any) -> float:
-    """
-    Read a date as epoch seconds: ISO 8601 text (UTC when no zone is given) or epoch time.
-
-    Raises:
-        ValueError: not a date; a naive `datetime` object is refused.
-    """
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: give a timezone")
-        return value.timestamp()
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return parse_number(value)
-    if not isinstance(value, str):
-        raise ValueError(f"`{value}` is not a date")
-    text = value.strip()
-    if _EPOCH.fullmatch(text):
-        return float(text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"`{value}` is not an ISO 8601 date or epoch time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
-
-
-def _converter(parse: Callable[[Any], float]) -> Callable[[Scalar], float]:
-    def convert(value: Scalar) -> float:
-        try:
-            return parse(value)
-        except ValueError:
-            raise BadContextValue(str(value)) from None
-
-    return convert
-
-
-_to_number = _converter(parse_number)
-# Dates are memoized: the same `aws:CurrentTime` text recurs within a second.
-_to_date = functools.lru_cache(maxsize=1024)(_converter(parse_date))
-
-
-def _build_ordered(
-    parse: Callable[[Any], float], to: Callable[[Scalar], float]
-) -> Callable[[Sequence[str], str, bool], Test]:
-    def build(raw: Sequence[str], cmp: str, _vars: bool) -> Test:
-        values = tuple(parse(v) for v in raw)
-        compare = _COMPARE[cmp]
-
-        def test(value: Scalar, _ctx: Values) -> bool:
-            number = to(value)
-            return any(compare(number, v) for v in values)
-
-        return test
-
-    return build
-
-
-def _build_bool(raw: Sequence[str], _cmp: str, _vars: bool) -> Test:
-    values = set()
-    for value in raw:
-        lowered = value.lower()
-        if lowered not in ("true", "false"):
-            raise ValueError(f"`{value}` is not `true` or `false`")
-        values.add(lowered)
-
-    def test(value: Scalar, _ctx: Values) -> bool:
-        if isinstance(value, bool):
-            return ("true" if value else "false") in values
-        return isinstance(value, str) and value.lower() in values
-
-    return test
-
-
-def _decode64(value: str) -> bytes:
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"`{value}` is not base64") from None
-
-
-def _build_binary(raw: Sequence[str], _cmp: str, _vars: bool) -> Test:
-    values = frozenset(_decode64(v) for v in raw)
-
-    def test(value: Scalar, _ctx: Values) -> bool:
-        if isinstance(value, bytes):
-            return value in values
-        if isinstance(value, str):
-            try:
-                return _decode64(value) in values
-            except ValueError:
-                raise BadContextValue(value) from None
-        raise BadContextValue(str(value))
-
-    return test
-
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@functools.lru_cache(maxsize=1024)
-def _network(value: str) -> Network:
-    try:
-        return ipaddress.ip_network(value.strip(), strict=False)
-    except ValueError:
-        raise ValueError(f"`{value}` is not an IP address or CIDR block") from None
-
-
-@functools.lru_cache(maxsize=4096)
-def _address(text: str) -> tuple[int, int] | None:
-    """(version, integer) of an IP address; memoized because clients repeat."""
-    try:
-        address = ipaddress.ip_address(text.strip())
-    except ValueError:
-        return None
-    return address.version, int(address)
-
-
-def _build_ip(raw: Sequence[str], _cmp: str, _vars: bool) -> Test:
-    ranges = tuple(
-        (net.version, int(net.network_address), int(net.netmask)) for net in map(_network, raw)
-    )
-
-    def test(value: Scalar, _ctx: Values) -> bool:
-        parsed = _address(value) if isinstance(value, str) else None
-        if parsed is None:
-            raise BadContextValue(str(value))
-        version, number = parsed
-        for net_version, network, mask in ranges:
-            if version == net_version and number & mask == network:
-                return True
-        return False
-
-    return test
-
-
-def _arn_regex(values: Sequence[str]) -> re.Pattern[str]:
-    alternatives = []
-    for value in values:
-        pieces = []
-        for index, part in enumerate(value.split(":", 5)):
-            last = index == 5
-            for tok in glob_tokens(part):
-                if isinstance(tok, str):
-                    pieces.append(re.escape(tok))
-                elif tok == STAR:
-                    pieces.append(".*" if last else "[^:]*")
-                else:
-                    pieces.append(("." if last else "[^:]") * tok)
-            if not last:
-                pieces.append(":")
-        alternatives.append("(?:" + "".join(pieces).removesuffix(":") + ")")
-    return re.compile("|".join(alternatives), re.DOTALL)
-
-
-def _check_arn(value: str) -> None:
-    if value != "*" and split_arn(value) is None:
-        raise ValueError(f"`{value}` is not an ARN")
-
-
-def _split_template(template: Template) -> tuple[Template, ...] | None:
-    """Split an ARN template into its six component templates at the written colons."""
-    components: list[list[Part]] = [[]]
-    for part in template.parts:
-        if isinstance(part, str) and len(components) < 6:
-            pieces = part.split(":", 6 - len(components))
-            components[-1].append(pieces[0])
-            components.extend([piece] for piece in pieces[1:])
-        else:
-            components[-1].append(part)
-    if len(components) != 6 or components[0] != ["arn"]:
-        return None
-    return tuple(
-        Template(tuple(c), tuple(p.name for p in c if isinstance(p, Var))) for c in components
-    )
-
-
-def _build_arn(raw: Sequence[str], _cmp: str, use_vars: bool) -> Test:
-    plain, templates = _templates(raw, use_vars)
-    for value in plain:
-        _check_arn(value)
-    split: list[tuple[Template, ...]] = []
-    for template in templates:
-        components = _split_template(template)
-        if components is None:
-            raise ValueError(f"`{''.join(map(str, raw))}` is not an ARN")
-        split.append(components)
-    anything = "*" in plain
-    regex = _arn_regex([v for v in plain if v != "*"]) if plain else None
-
-    def test(value: Scalar, context: Values) -> bool:
-        text = _as_text(value)
-        if anything or (regex is not None and regex.fullmatch(text) is not None):
-            return True
-        if not split:
-            return False
-        actual = split_arn(text)
-        if actual is None:
-            return False
-        for components in split:
-            # Each component matches on its own, so `*` never crosses a `:` except in
-            # the resource part; substituted values are literal text.
-            for component, part in zip(components, actual, strict=True):
-                glob = component.glob(context)
-                if glob is None or not glob.matches(part):
-                    break
-            else:
-                return True
-        return False
-
-    return test
-
-
-def _build_null(raw: Sequence[str], _cmp: str, _vars: bool) -> Test:
-    wanted = set()
-    for value in raw:
-        lowered = value.lower()
-        if lowered not in ("true", "false"):
-            raise ValueError(f"`{value}` is not `true` or `false`")
-        wanted.add(lowered == "true")
-
-    # `Null` asks about presence, not values: the evaluator passes True when the key
-    # is missing (or empty) and False when it is present.
-    def test(value: Scalar, _ctx: Values) -> bool:
-        return value in wanted
-
-    return test
-
-
+# operator family -> builder of its test: one small function per family, the way minio
+# splits `condition/` into `stringfunc.go`, `ipaddrfunc.go`, ...
 _BUILDERS: dict[str, Callable[[Sequence[str], str, bool], Test]] = {
-    "string": _build_string,
-    "string_ic": _build_string_ic,
-    "like": _build_like,
-    "numeric": _build_ordered(parse_number, _to_number),
-    "date": _build_ordered(parse_date, _to_date),
-    "bool": _build_bool,
-    "binary": _build_binary,
-    "ip": _build_ip,
-    "arn": _build_arn,
-    "null": _build_null,
+    "string": build_string,
+    "string_ic": build_string_ic,
+    "like": build_like,
+    "numeric": build_numeric,
+    "date": build_date,
+    "bool": build_bool,
+    "binary": build_binary,
+    "ip": build_ip,
+    "arn": build_arn,
+    "null": build_null,
 }

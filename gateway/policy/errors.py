@@ -1,5 +1,6 @@
 """
-The policy engine's own small exception tree and its validation findings.
+The policy engine's own small exception tree, its validation findings, and the two
+helpers that word parse errors (`malformed`, `did_you_mean`).
 
 Layer: ``gateway.policy`` (pure). Imports nothing from the rest of the gateway;
 the edge maps these errors onto ``gateway.errors.InvalidInput``::
@@ -12,6 +13,8 @@ the edge maps these errors onto ``gateway.errors.InvalidInput``::
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +59,20 @@ class InvalidSimulation(PolicyError):
     """
 
     code = "InvalidInput"
+
+
+def malformed(path: str, message: str) -> MalformedPolicy:
+    """A `MalformedPolicy` at the JSON `path` ("" for the document itself)."""
+    return MalformedPolicy(message, path)
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """`: did you mean `X`?` for a choice equal up to case or close to `word`, else ""."""
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered:
+        return f": did you mean `{lowered[word.lower()]}`?"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f": did you mean `{close[0]}`?" if close else ""
 
 
 @dataclass(frozen=True, slots=True)

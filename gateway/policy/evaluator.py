@@ -29,10 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .conditions import BadContextValue
 from .context import RequestContext
 from .document import ActionMatcher, Effect, Policy, PolicyKind, Statement, StatementRef
 from .index import ActionIndex
+from .operands import BadContextValue
 from .principals import DIRECT, ENTITY, NO_MATCH
 
 __all__ = ["Decision", "PolicySet", "Verdict", "evaluate", "explain"]

@@ -38,16 +38,16 @@ Token = str | int
 Scalar = str | int | float | bool | datetime | bytes
 
 
-def glob_tokens(text: str, *, out: list[Token] | None = None) -> list[Token]:
+def glob_tokens(text: str) -> list[Token]:
     """
     Split pattern text into tokens, merging runs of `?` and literals.
     """
-    tokens: list[Token] = [] if out is None else out
+    tokens: list[Token] = []
     start = 0
     for i, ch in enumerate(text):
         if ch == "*" or ch == "?":
             if i > start:
-                _push_literal(tokens, text[start:i])
+                tokens.append(text[start:i])
             if ch == "*":
                 if not tokens or tokens[-1] != STAR:
                     tokens.append(STAR)
@@ -57,22 +57,15 @@ def glob_tokens(text: str, *, out: list[Token] | None = None) -> list[Token]:
                 tokens.append(1)
             start = i + 1
     if start < len(text):
-        _push_literal(tokens, text[start:])
+        tokens.append(text[start:])
     return tokens
 
 
 def _push_chunk(tokens: list[str | int | Var], tok: Token) -> None:
     if isinstance(tok, str) and tokens and isinstance(tokens[-1], str):
         tokens[-1] += tok
-    elif not (isinstance(tok, str) and not tok):
-        tokens.append(tok)
-
-
-def _push_literal(tokens: list[Token], text: str) -> None:
-    if tokens and isinstance(tokens[-1], str):
-        tokens[-1] += text
     else:
-        tokens.append(text)
+        tokens.append(tok)
 
 
 def compile_regex(patterns: Sequence[Sequence[Token]]) -> re.Pattern[str]:
@@ -319,6 +312,16 @@ class Template:
 
     def glob(self, values: Values, missing: list[str] | None = None) -> Glob | None:
         """Resolve to a wildcard matcher where only the raw text carries wildcards."""
+        segments = self._substitute(values, missing)
+        return None if segments is None else Glob(segments, self.starred)
+
+    def matches(self, text: str, values: Values, missing: list[str] | None = None) -> bool:
+        """Resolve and match in one step; False when a variable cannot be resolved."""
+        segments = self._substitute(values, missing)
+        return segments is not None and match_segments(segments, self.starred, text)
+
+    def _substitute(self, values: Values, missing: list[str] | None) -> tuple[Segment, ...] | None:
+        """The segments with variable values as literal text; None when one is unresolved."""
         segments: list[Segment] = []
         for seg in self.segments:
             out: list[Token] = []
@@ -337,12 +340,7 @@ class Template:
                 else:
                     out.append(chunk)
             segments.append(tuple(out))
-        return Glob(tuple(segments), self.starred)
-
-    def matches(self, text: str, values: Values, missing: list[str] | None = None) -> bool:
-        """Resolve and match in one step; False when a variable cannot be resolved."""
-        glob = self.glob(values, missing)
-        return glob is not None and match_segments(glob.segments, glob.starred, text)
+        return tuple(segments)
 
 
 def parse_template(text: str, *, variables: bool) -> Template | None:

@@ -19,12 +19,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .conditions import parse_date, parse_number
 from .context import RequestContext
 from .document import Policy, PolicyKind, StatementRef, parse_policy
 from .errors import InvalidSimulation, PolicyError
 from .evaluator import Decision, PolicySet, evaluate
 from .matching import Scalar
+from .operands import parse_date, parse_number
 
 __all__ = ["CONTEXT_KEY_TYPES", "simulate_custom_policy"]
 

@@ -245,8 +245,8 @@ def _shadows(a: Statement, b: Statement) -> bool:
     if not (a.actions.anything or _covers(a.actions.patterns, b.actions.patterns)):
         return False
     ra, rb = a.resources, b.resources
-    if (ra is None) != (rb is None):
-        return False
+    # INVARIANT: statements of one policy share its kind, so either both have resources
+    # or neither has (a trust policy).
     if ra is not None and rb is not None:
         if ra.negated or rb.negated:
             return False

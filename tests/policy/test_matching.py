@@ -1,6 +1,8 @@
-"""Wildcard matching, ARN splitting and policy variables."""
+"""Wildcard matching, ARN splitting, policy variables and statement positions."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,9 @@ from gateway.policy.matching import (
     glob_tokens,
     parse_template,
     split_arn,
+    stringify,
 )
+from gateway.policy.positions import statement_spans
 
 
 def naive_match(pattern: str, text: str) -> bool:
@@ -120,3 +124,58 @@ def test_template_missing_and_multivalued() -> None:
     assert missing == ["aws:username"]
     assert template.glob({"aws:username": ("a", "b")}) is None
     assert template.text({"aws:username": (True,)}) == "x/true"
+
+
+# --- segments between stars ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("a*?*b", "axb", True),
+        ("a*??*b", "axb", False),
+        ("a*??*b", "axyb", True),
+        # the first place the segment's literal occurs is not always a match
+        ("a*b?c*d", "abxxbycd", True),
+        ("a*b?c*d", "abxbxd", False),
+    ],
+)
+def test_question_mark_segments(pattern: str, text: str, expected: bool) -> None:
+    """Middle segments are found leftmost, with or without a literal to search for."""
+    tokens = glob_tokens(pattern)
+    assert (compile_regex([tokens]).fullmatch(text) is not None) is expected
+    assert Glob.from_tokens(tokens).matches(text) is expected
+
+
+def test_template_with_empty_variable_value() -> None:
+    """A variable that resolves to "" leaves its segment anchored on the next literal."""
+    template = parse_template("a*${aws:username}b*c", variables=True)
+    assert template is not None
+    assert template.matches("axbyc", {"aws:username": ("",)})
+    assert not template.matches("axyc", {"aws:username": ("",)})
+    assert template.matches("axbobbyc", {"aws:username": ("bob",)})
+
+
+def test_stringify_bytes() -> None:
+    """Bytes are substituted as UTF-8 text, with undecodable bytes replaced."""
+    assert stringify(b"caf\xc3\xa9") == "café"
+    assert stringify(b"\xff") == "\ufffd"
+    template = parse_template("x/${aws:username}", variables=True)
+    assert template is not None
+    assert template.text({"aws:username": (b"bob",)}) == "x/bob"
+
+
+# --- statement positions ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"Statement": {"Effect": "Allow"}}', [((1, 15), (1, 33))]),
+        ('{\n "Id": "x",\n "Statement": [{}, {}]\n}', [((3, 16), (3, 17)), ((3, 20), (3, 21))]),
+        # layouts that cannot be followed give no positions, never an error
+        ("[]", None),
+        ('{"Version": "2012-10-17"}', None),
+        ('{"Version": ', None),
+        ("", None),
+    ],
+)
+def test_statement_spans(text: str, expected: list[Any] | None) -> None:
+    """Spans run from a statement's first to its last character, lines and columns from 1."""
+    assert statement_spans(text) == expected

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.cli.policy import register
-from gateway.policy import InvalidSimulation, simulate_custom_policy
+from gateway.policy import InvalidSimulation, StatementRef, simulate, simulate_custom_policy
 
 CHANGE_PW = json.dumps(
     {
@@ -58,6 +58,15 @@ def test_allowed_with_positions() -> None:
             "EndPosition": {"Line": 8, "Column": 5},
         }
     ]
+
+
+def test_statement_without_position() -> None:
+    """A matched statement whose position is unknown is reported without positions."""
+    ref = StatementRef("inline", "identity", 0, "", None)
+    assert simulate._statement(ref) == {
+        "SourcePolicyId": "inline",
+        "SourcePolicyType": "IAM Policy",
+    }
 
 
 def test_missing_context_and_boundary() -> None:

@@ -91,6 +91,8 @@ CLEAN = [
         )
     ],
     [_s(Resource="arn:aws:s3:::${aws:username}/*"), _s(Resource="arn:aws:s3:::a/*")],
+    # a wider action does not shadow when the resources differ
+    [_s(Action="s3:*", Resource="arn:aws:s3:::a/*"), _s(Resource="arn:aws:s3:::b/k")],
 ]
 
 
@@ -130,3 +132,20 @@ def test_errors_become_findings() -> None:
     assert big.code == "POLICY_TOO_LARGE"
     assert str(Finding("warning", "", "m", "C")) == "warning: m"
     assert str(big).startswith("error: policy is")
+
+
+def test_not_resource_never_shadows() -> None:
+    """A `NotResource` statement is not compared for shadowing: its reach is open-ended."""
+    codes = _codes([_s(Action="s3:*", Resource=None, NotResource="arn:aws:s3:::x"), _s()])
+    assert ("ALLOW_WITH_NOT_RESOURCE", "Statement[0].NotResource") in codes
+    assert not [code for code, _ in codes if code == "SHADOWED_STATEMENT"]
+
+
+def test_shadowing_in_trust_policies() -> None:
+    """Trust statements have no resources; the same principal and action shadow."""
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    assert _codes([trust, trust], kind="trust") == [("SHADOWED_STATEMENT", "Statement[1]")]
