@@ -9,10 +9,10 @@ from importlib.metadata import EntryPoint
 from pathlib import Path
 
 import pytest
+from gateway_jsonl_audit import JsonLinesSink
 
 from gateway.errors import ConfigError
 from gateway.plugins import GROUP, Plugin, load_plugins, resolve
-from gateway_jsonl_audit import JsonLinesSink
 
 
 def _point(name: str, value: str) -> EntryPoint:
@@ -65,11 +65,12 @@ def test_hooks_must_match_their_protocol() -> None:
 
 @pytest.mark.anyio
 async def test_jsonl_sink_writes_events_without_secrets(tmp_path: Path) -> None:
-    """Events land one per line; secret-looking keys are dropped."""
+    """Events land one per line once flushed; secret-looking keys are dropped."""
     path = tmp_path / "audit.jsonl"
     sink = JsonLinesSink(path)
     await sink.emit({"decision": "allowed", "Authorization": "AWS4-HMAC-SHA256 x"})
     await sink.emit({"decision": "implicitDeny", "nested": {"session_token": "t", "ok": 1}})
+    await sink.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines == [{"decision": "allowed"}, {"decision": "implicitDeny", "nested": {"ok": 1}}]
     assert path.stat().st_mode & 0o777 == 0o600

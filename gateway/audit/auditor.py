@@ -1,0 +1,258 @@
+"""
+The ``Auditor``: a bounded queue between request handling and the audit sinks.
+
+Layer: auth (beside ``routing``). Requests call ``record()``, which never waits:
+it puts the event on a bounded ``asyncio.Queue`` or, when the queue is full,
+counts a drop. One background task drains the queue into every sink in turn,
+with a timeout per call, so a slow or broken sink delays only the audit trail
+(and, once the queue is full, loses events that are counted) but never a request.
+
+SECURITY: sink failures are logged by sink class and exception type only, at most
+once per ``log_every`` failures; never with the exception's message or the event,
+which could repeat what a client sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Final, Self, TextIO
+
+from gateway.audit.sinks import BufferedSink, JsonLinesSink, StdoutSink
+from gateway.config import AuditSettings
+from gateway.errors import ConfigError
+from gateway.plugins import AuditSink, Plugin
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_LOG_EVERY",
+    "DEFAULT_MAX_QUEUE",
+    "DEFAULT_SINK_TIMEOUT",
+    "Auditor",
+    "auditor_from_settings",
+]
+
+DEFAULT_MAX_QUEUE: Final = 10_000
+DEFAULT_SINK_TIMEOUT: Final = 5.0
+DEFAULT_CLOSE_TIMEOUT: Final = 5.0
+DEFAULT_LOG_EVERY: Final = 1_000
+
+logger = logging.getLogger("gateway.audit")
+
+
+class Auditor:
+    """
+    Queue audit events without blocking and deliver them to the sinks in order.
+
+    Counters for metrics: ``dropped`` (events lost to a full queue, to a closed
+    auditor, or still queued when the shutdown timeout ran out), ``emitted``
+    (successful ``sink.emit`` calls; one event with two sinks counts twice) and
+    ``sink_errors`` (sink calls that raised or timed out).
+
+    Args:
+        sinks: where events go; with none, ``record()`` does nothing.
+        max_queue: events held while the sinks catch up.
+        sink_timeout: seconds one ``emit``, ``flush`` or ``close`` call may take.
+        close_timeout: seconds ``aclose()`` waits for the queue to drain.
+        log_every: log the first failure, then one in every ``log_every``.
+    """
+
+    def __init__(
+        self,
+        sinks: Iterable[AuditSink] = (),
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        sink_timeout: float = DEFAULT_SINK_TIMEOUT,
+        close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+        log_every: int = DEFAULT_LOG_EVERY,
+    ) -> None:
+        if max_queue < 1 or sink_timeout <= 0 or close_timeout < 0 or log_every < 1:
+            raise ValueError("audit: queue size, timeouts and log_every must be positive")
+        self.sinks = tuple(sinks)
+        self._queue: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue(max_queue)
+        self._sink_timeout = sink_timeout
+        self._close_timeout = close_timeout
+        self._log_every = log_every
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._dropped = 0
+        self._emitted = 0
+        self._sink_errors = 0
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def emitted(self) -> int:
+        return self._emitted
+
+    @property
+    def sink_errors(self) -> int:
+        return self._sink_errors
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet taken by the drainer."""
+        return self._queue.qsize()
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        """
+        Queue ``event`` for the sinks; never blocks, never raises.
+
+        Events recorded before ``start()`` wait in the queue; after ``aclose()``
+        they are counted as dropped.
+        """
+        if not self.sinks:
+            return
+        if self._closed:
+            self._drop(1)
+            return
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._drop(1)
+
+    async def start(self) -> None:
+        """
+        Start the drainer task on the running loop; a second call does nothing.
+
+        Raises:
+            RuntimeError: the auditor was closed.
+        """
+        if self._closed:
+            raise RuntimeError("audit: the auditor is closed")
+        if self._task is None and self.sinks:
+            self._task = asyncio.create_task(self._drain(), name="gateway-audit-drainer")
+
+    async def aclose(self) -> None:
+        """
+        Deliver what is queued within ``close_timeout`` seconds, then close every sink.
+
+        Events still queued when the time is up are counted as dropped.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is None and not self._queue.empty():
+            self._task = asyncio.create_task(self._drain(), name="gateway-audit-drainer")
+        if self._task is not None:
+            try:
+                async with asyncio.timeout(self._close_timeout):
+                    await self._queue.join()
+            except TimeoutError:
+                pass
+            await self._stop_drainer(self._task)
+        left = self._discard_queue()
+        if left:
+            self._drop(left)
+            logger.warning("audit: %d events were not delivered before shutdown", left)
+        for sink in self.sinks:
+            await self._call(sink, sink.close)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _drain(self) -> None:
+        buffered = [sink for sink in self.sinks if isinstance(sink, BufferedSink)]
+        while True:
+            event = await self._queue.get()
+            try:
+                for sink in self.sinks:
+                    if await self._call(sink, functools.partial(sink.emit, event)):
+                        self._emitted += 1
+                if self._queue.empty():
+                    # Idle: write out what buffered sinks hold, so events reach disk promptly.
+                    for sink in buffered:
+                        await self._call(sink, sink.flush)
+            finally:
+                self._queue.task_done()
+
+    async def _call(self, sink: AuditSink, operation: Callable[[], Awaitable[None]]) -> bool:
+        try:
+            async with asyncio.timeout(self._sink_timeout):
+                await operation()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the drainer itself is being stopped
+            self._sink_failed(sink, "CancelledError")
+            return False
+        except Exception as exc:  # any sink bug: count it, keep draining
+            self._sink_failed(sink, type(exc).__name__)
+            return False
+        return True
+
+    async def _stop_drainer(self, task: asyncio.Task[None]) -> None:
+        task.cancel()
+        # asyncio.wait neither raises the task's CancelledError nor swallows our own.
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("audit: the drainer stopped unexpectedly")
+
+    def _discard_queue(self) -> int:
+        left = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+            left += 1
+        return left
+
+    def _drop(self, count: int) -> None:
+        before = self._dropped
+        self._dropped += count
+        if before // self._log_every != self._dropped // self._log_every or before == 0:
+            logger.warning("audit: queue full or closed; %d events dropped so far", self._dropped)
+
+    def _sink_failed(self, sink: AuditSink, error: str) -> None:
+        self._sink_errors += 1
+        if (self._sink_errors - 1) % self._log_every == 0:
+            logger.warning(
+                "audit: sink %s failed with %s; %d sink errors so far",
+                type(sink).__name__,
+                error,
+                self._sink_errors,
+            )
+
+
+def auditor_from_settings(
+    settings: AuditSettings,
+    plugins: Iterable[Plugin] = (),
+    *,
+    max_queue: int = DEFAULT_MAX_QUEUE,
+    stream: TextIO | None = None,
+) -> Auditor:
+    """
+    Build the auditor for ``[audit]``: its sink, then every plugin's audit sinks.
+
+    Args:
+        settings: ``sink`` is ``stdout``, ``file`` (with ``file`` set) or ``none``.
+        plugins: loaded plugins; their audit sinks are added after the core one.
+        max_queue: the auditor's queue size.
+        stream: where the stdout sink writes (defaults to ``sys.stdout``).
+
+    Raises:
+        ConfigError: ``sink`` is ``file`` and no file is set.
+    """
+    sinks: list[AuditSink] = []
+    if settings.sink == "stdout":
+        sinks.append(StdoutSink(stream))
+    elif settings.sink == "file":
+        if settings.file is None:
+            raise ConfigError("required when `audit.sink` is `file`", key="audit.file")
+        sinks.append(JsonLinesSink(settings.file))
+    for plugin in plugins:
+        sinks.extend(plugin.audit_sinks)
+    return Auditor(sinks, max_queue=max_queue)
