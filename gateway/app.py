@@ -1,31 +1,46 @@
 """
-``create_app(settings)``: the gateway's own ASGI application (the edge).
+``create_app(settings)``: the gateway's own ASGI application in proxy mode.
 
-The lifespan opens the store and loads the master key once; start-up fails
-with a clear message when the store's schema is not the one this code knows.
-The reserved prefix ``/_gateway/`` serves the gateway's own endpoints:
+The lifespan opens the store, loads the master key, compiles the route table
+and opens one pooled ``aiohttp.ClientSession`` for every upstream; start-up
+fails with a clear message when any of that is wrong. Each request then goes
+through the ``Guard`` (authenticate, map, authorize) and, only if admitted,
+through the ``Forwarder``.
+
+The reserved prefix ``/_gateway/`` serves the gateway's own endpoints without
+authentication:
 
 - ``/_gateway/health``: the process is alive (never touches the store)
 - ``/_gateway/ready``: the store answers, its schema is current, config is loaded
-
-Every other path is refused with 404 until an upstream is configured for it.
+- ``/_gateway/identity-key``: the public key upstreams verify identity assertions with
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
+from gateway.assertion import PURPOSE, AssertionSigner
+from gateway.audit import Auditor, auditor_from_settings, build_event
 from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, UpstreamError
+from gateway.guard import Admission, Attempt, Guard
+from gateway.http_errors import send_error
+from gateway.iam.naming import now as utc_now
+from gateway.normalize import request_view
+from gateway.proxy import Forwarder, upstream_headers
 from gateway.runtime import Runtime
-from gateway.types import Receive, Scope, Send
+from gateway.types import Message, Receive, RequestView, Scope, Send
 
 log = logging.getLogger("gateway")
 
 RESERVED_PREFIX = "/_gateway/"
-NO_UPSTREAM = "no upstream is configured for this path"
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -47,6 +62,69 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+def identity_headers(
+    admission: Admission,
+    view: RequestView,
+    signer: AssertionSigner,
+    *,
+    request_id: str,
+) -> list[tuple[str, str]]:
+    """
+    Return the identity headers an upstream receives for an admitted request.
+    """
+    principal = admission.principal
+    assertion = signer.sign(
+        principal,
+        audience=admission.match.upstream.name,
+        method=view.method,
+        path=admission.match.forward_path,
+        request_id=request_id,
+        now=utc_now(),
+    )
+    return [
+        ("x-gateway-principal-arn", principal.arn),
+        ("x-gateway-account", principal.account_id),
+        ("x-gateway-user", principal.user_name),
+        ("x-gateway-session", principal.session_name),
+        ("x-gateway-mfa", "true" if principal.mfa_authenticated else "false"),
+        ("x-gateway-request-id", request_id),
+        ("x-gateway-identity", assertion),
+    ]
+
+
+@dataclass(slots=True)
+class Services:
+    """
+    What a started gateway holds: store and keys, guard, upstream pool, signer.
+    """
+
+    runtime: Runtime
+    guard: Guard
+    forwarder: Forwarder
+    session: aiohttp.ClientSession
+    signer: AssertionSigner
+    auditor: Auditor
+
+
+class _TrackedSend:
+    """
+    Remember whether the response has started, so a late failure is not answered twice.
+    """
+
+    __slots__ = ("_send", "started", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = int(message["status"])
+        await self._send(message)
+
+
 class GatewayApp:
     """
     The edge application; one per process, created by ``create_app``.
@@ -54,58 +132,165 @@ class GatewayApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.runtime: Runtime | None = None
+        self.services: Services | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            # WebSocket proxying is not available yet: refuse the handshake.
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             return
         path: str = scope["path"]
+        if path.startswith(RESERVED_PREFIX):
+            await self._own(path, send)
+        else:
+            await self._proxy(scope, receive, send)
+
+    async def _own(self, path: str, send: Send) -> None:
         if path == RESERVED_PREFIX + "health":
             await send_json(send, 200, {"status": "ok"})
         elif path == RESERVED_PREFIX + "ready":
             await self._ready(send)
-        else:
-            await send_json(
-                send,
-                404,
+        elif path == RESERVED_PREFIX + "identity-key" and self.services is not None:
+            key = self.services.signer.public_key_pem()
+            await send(
                 {
-                    "Error": {
-                        "Code": "NotFound",
-                        "Message": "no upstream is configured for this path",
-                    }
-                },
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"application/x-pem-file"),
+                        (b"content-length", str(len(key)).encode("ascii")),
+                    ],
+                }
             )
+            await send({"type": "http.response.body", "body": key})
+        else:
+            await send_json(send, 404, {"Error": {"Code": "NotFound", "Message": "not found"}})
+
+    async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services = self.services
+        request_id = uuid.uuid4().hex
+        tracked = _TrackedSend(send)
+        view: RequestView | None = None
+        attempt = Attempt()
+        error_code: str | None = None
+        upstream_status: int | None = None
+        started = time.perf_counter()
+        try:
+            if services is None:
+                raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
+            view = request_view(scope, request_id=request_id)
+            admission = await services.guard.admit(view, receive, attempt)
+            headers = upstream_headers(
+                view,
+                identity=identity_headers(admission, view, services.signer, request_id=request_id),
+                cookie_name=self.settings.session.cookie_name,
+            )
+            outcome = await services.forwarder.forward(
+                admission.match.upstream,
+                view,
+                forward_path=admission.match.forward_path,
+                headers=headers,
+                body=admission.body,
+                receive=receive,
+                send=tracked,
+            )
+            upstream_status = outcome.status
+        except GatewayError as exc:
+            error_code = exc.code
+            if isinstance(exc, UpstreamError) and tracked.started:
+                log.warning("upstream %s broke off a response", exc.upstream)
+            elif not tracked.started:
+                await send_error(tracked, exc, view, request_id=request_id)
+        except Exception:
+            # A bug, not bad input: log it (no request data), answer 500 without detail.
+            error_code = "InternalFailure"
+            log.exception("internal error while handling request %s", request_id)
+            if not tracked.started:
+                await send_error(
+                    tracked,
+                    GatewayError("We encountered an internal error. Please try again."),
+                    view,
+                    request_id=request_id,
+                )
+        finally:
+            if services is not None and view is not None:
+                services.auditor.record(
+                    build_event(
+                        view=view,
+                        principal=attempt.principal,
+                        action=attempt.match.action if attempt.match else None,
+                        resources=[attempt.match.resource] if attempt.match else [],
+                        decision=attempt.decision,
+                        error_code=error_code,
+                        upstream=attempt.match.upstream.name if attempt.match else None,
+                        upstream_status=upstream_status,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                        now=utc_now(),
+                        region=self.settings.server.region,
+                    )
+                )
 
     async def _ready(self, send: Send) -> None:
-        runtime = self.runtime
-        if runtime is None:
+        services = self.services
+        if services is None:
             await send_json(send, 503, {"status": "starting"})
             return
         try:
-            await runtime.store.check_schema()
-            generation = await runtime.store.generation()
+            await services.runtime.store.check_schema()
+            generation = await services.runtime.store.generation()
         except GatewayError as exc:
             await send_json(send, 503, {"status": "unavailable", "reason": exc.message})
             return
         await send_json(send, 200, {"status": "ready", "generation": generation})
+
+    async def start(self) -> None:
+        """
+        Open the store, compile routes and open the upstream connection pool.
+        """
+        runtime = await Runtime.open(self.settings)
+        try:
+            guard = Guard(self.settings, runtime)
+        except GatewayError:
+            await runtime.close()
+            raise
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=256, ttl_dns_cache=60),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+        signer = AssertionSigner(runtime.cipher.derive_key(PURPOSE))
+        auditor = auditor_from_settings(self.settings.audit)
+        await auditor.start()
+        self.services = Services(runtime, guard, Forwarder(session), session, signer, auditor)
+
+    async def stop(self) -> None:
+        """
+        Close the upstream pool and the store.
+        """
+        services, self.services = self.services, None
+        if services is not None:
+            await services.session.close()
+            await services.auditor.aclose()
+            await services.runtime.close()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    self.runtime = await Runtime.open(self.settings)
+                    await self.start()
                 except GatewayError as exc:
                     await send({"type": "lifespan.startup.failed", "message": exc.message})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.runtime is not None:
-                    await self.runtime.close()
-                    self.runtime = None
+                await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

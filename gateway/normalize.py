@@ -106,6 +106,13 @@ def normalize_path(raw_path: str) -> str:
         )
     if not raw.startswith(b"/"):
         raise _invalid(f"the path `{_clip(raw)}` must start with `/`")
+    for segment in raw.split(b"/"):
+        # SECURITY: SigV4 clients resolve only literal dot segments; an encoded one
+        # (`%2e%2e`) would be resolved here but not in the signed canonical URI, so a
+        # signature (or presigned URL) for `/a/b` could be replayed as
+        # `/a/%2e%2e/../b`, which would reach a different resource. Refuse it.
+        if b"%" in segment and _percent_decode(segment) in (b".", b".."):
+            raise _invalid(f"the path `{_clip(raw)}` has a percent-encoded dot segment")
     decoded = _percent_decode(raw)
     try:
         text = decoded.decode("utf-8")

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.errors import ConfigError, GatewayError
 
@@ -68,7 +70,7 @@ class Cipher:
     Seal and open secrets with the master keys; the first key seals.
     """
 
-    __slots__ = ("_current", "_keys")
+    __slots__ = ("_current", "_keys", "_raw")
 
     def __init__(self, keys: list[bytes]) -> None:
         if not keys:
@@ -77,6 +79,7 @@ class Cipher:
             if len(key) != KEY_BYTES:
                 raise ValueError("master keys are 32 bytes")
         self._keys = {key_id(key): AESGCM(key) for key in keys}
+        self._raw = {key_id(key): key for key in keys}
         self._current = key_id(keys[0])
 
     def __repr__(self) -> str:
@@ -85,6 +88,17 @@ class Cipher:
     @property
     def current_kid(self) -> str:
         return self._current
+
+    def derive_key(self, purpose: str, *, length: int = 32) -> bytes:
+        """
+        Derive a key for ``purpose`` from the current master key (HKDF-SHA256).
+
+        Every replica holding the same master key derives the same key, so keys
+        for signing (identity assertions, cookies) need no storage of their own.
+        """
+        return HKDF(
+            algorithm=hashes.SHA256(), length=length, salt=None, info=purpose.encode("utf-8")
+        ).derive(self._raw[self._current])
 
     def seal(self, plaintext: str, *, context: str) -> Sealed:
         """

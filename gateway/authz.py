@@ -1,0 +1,195 @@
+"""
+Authorize a request: the caller's compiled policies, the request context, the engine.
+
+``Authorizer`` compiles the policies that apply to a principal once and keeps
+them until the store's generation marker moves (any IAM change, in any
+process). It fills AWS's global condition keys from the principal and the
+request, adds the route's service-specific keys, and asks ``gateway.policy``
+for a decision. It fails closed: a stored document that no longer parses
+denies instead of being skipped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.iam import IAM
+from gateway.iam.grants import Grants, PolicySource
+from gateway.policy import (
+    ContextValue,
+    Decision,
+    Policy,
+    PolicyError,
+    PolicyKind,
+    PolicySet,
+    RequestContext,
+    evaluate,
+    parse_policy,
+)
+from gateway.principal import Principal, PrincipalType
+from gateway.types import RequestView
+
+_DENY_ALL = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledGrants:
+    """
+    A principal's identity policies and boundary, compiled for evaluation.
+    """
+
+    identity: PolicySet
+    boundary: PolicySet | None
+
+
+def _compile(source: PolicySource, kind: PolicyKind) -> Policy:
+    try:
+        return parse_policy(source.document, kind=kind, policy_id=source.policy_id)
+    except PolicyError:
+        # SECURITY: fail closed; a document that no longer parses (e.g. stored by an
+        # older version with laxer rules) denies everything instead of being skipped.
+        return parse_policy(_DENY_ALL, kind="identity", policy_id=source.policy_id)
+
+
+def compile_grants(grants: Grants) -> CompiledGrants:
+    """
+    Compile the documents of ``grants`` into policy sets.
+    """
+    identity = PolicySet(_compile(source, "identity") for source in grants.identity)
+    boundary = None
+    if grants.boundary is not None:
+        boundary = PolicySet([_compile(grants.boundary, "boundary")])
+    return CompiledGrants(identity, boundary)
+
+
+def request_context(
+    principal: Principal,
+    view: RequestView,
+    *,
+    now: datetime,
+    region: str,
+    extra: Mapping[str, ContextValue] | None = None,
+) -> dict[str, ContextValue]:
+    """
+    Return the global condition keys AWS would set for this caller and request.
+    """
+    context: dict[str, ContextValue] = {
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+        "aws:SecureTransport": "true" if view.scheme in ("https", "wss") else "false",
+        "aws:RequestedRegion": region,
+        "aws:PrincipalArn": principal.session_issuer_arn or principal.arn,
+        "aws:PrincipalAccount": principal.account_id,
+        "aws:PrincipalType": str(principal.type),
+        "aws:userid": principal.user_id,
+    }
+    if view.client_ip:
+        context["aws:SourceIp"] = view.client_ip
+    agent = view.header("user-agent")
+    if agent is not None:
+        context["aws:UserAgent"] = agent
+    if principal.type is PrincipalType.USER:
+        context["aws:username"] = principal.user_name
+    for key, value in principal.tags:
+        context[f"aws:PrincipalTag/{key}"] = value
+    # AWS: the MFA keys are present only for temporary credentials and console
+    # sessions; a request signed with a long-term access key carries neither.
+    if principal.credential != "sigv4":
+        context["aws:MultiFactorAuthPresent"] = "true" if principal.mfa_authenticated else "false"
+        if principal.mfa_authenticated_at is not None:
+            age = max(0, int((now - principal.mfa_authenticated_at).total_seconds()))
+            context["aws:MultiFactorAuthAge"] = str(age)
+        if principal.authenticated_at is not None:
+            context["aws:TokenIssueTime"] = principal.authenticated_at.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            )
+    if extra:
+        context.update(extra)
+    return context
+
+
+class Authorizer:
+    """
+    Decide requests for principals, with their compiled policies cached per generation.
+    """
+
+    def __init__(self, iam: IAM, *, region: str, max_entries: int = 10_000) -> None:
+        self._iam = iam
+        self.region = region
+        self._cache: OrderedDict[str, CompiledGrants] = OrderedDict()
+        self._max_entries = max_entries
+        self._generation = -1
+        self.hits = 0
+        self.misses = 0
+
+    def observe(self, generation: int) -> None:
+        """
+        Forget every compiled grant when IAM changed since the last request.
+        """
+        if generation != self._generation:
+            self._cache.clear()
+            self._generation = generation
+
+    async def grants(self, principal: Principal) -> CompiledGrants:
+        """
+        Return the compiled policies of ``principal`` (cached until IAM changes).
+        """
+        key = principal.entity_id
+        cached = self._cache.get(key)
+        if cached is not None:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return cached
+        self.misses += 1
+        iam = IAM(self._iam.store, self._iam.cipher, account_id=principal.account_id)
+        if principal.type is PrincipalType.ASSUMED_ROLE:
+            role = await iam.get_role(principal.session_issuer_arn.rsplit("/", 1)[-1])
+            compiled = compile_grants(await iam.role_grants(role))
+        else:
+            user = await iam.get_user(principal.user_name)
+            compiled = compile_grants(await iam.user_grants(user))
+        self._cache[key] = compiled
+        while len(self._cache) > self._max_entries:
+            self._cache.popitem(last=False)
+        return compiled
+
+    async def authorize(
+        self,
+        principal: Principal,
+        view: RequestView,
+        *,
+        action: str,
+        resource: str,
+        now: datetime,
+        extra: Mapping[str, ContextValue] | None = None,
+        resource_policy: Policy | None = None,
+        session: Sequence[Policy] | None = None,
+    ) -> tuple[RequestContext, Decision]:
+        """
+        Return the request as the engine saw it and the engine's decision.
+        """
+        context = request_context(principal, view, now=now, region=self.region, extra=extra)
+        request = RequestContext(
+            principal=principal.arn,
+            action=action,
+            resource=resource,
+            context=context,
+            principal_account=principal.account_id,
+            entity=principal.session_issuer_arn,
+        )
+        if principal.is_root:
+            return request, evaluate(request, resource=resource_policy, is_root=True)
+        grants = await self.grants(principal)
+        decision = evaluate(
+            request,
+            identity=grants.identity,
+            resource=resource_policy,
+            boundary=grants.boundary,
+            session=session,
+        )
+        return request, decision

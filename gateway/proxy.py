@@ -1,0 +1,221 @@
+"""
+The forwarder: send an authorized request upstream and stream the answer back.
+
+One shared ``aiohttp.ClientSession`` (created in the app's lifespan, with
+explicit timeouts and connection limits) carries every upstream call. Bodies
+stream in both directions; only a body whose signed hash had to be checked
+arrives here already buffered.
+
+What the upstream receives: the normalized path that was authorized (re-encoded
+canonically), the query without SigV4 presigning parameters, the client's
+headers minus hop-by-hop headers, credentials (``Authorization``, ``X-Amz-*``,
+the gateway's session cookie) and any client-sent ``X-Gateway-*`` or
+``X-Forwarded-*`` copies, plus the gateway's identity headers and
+``X-Forwarded-For/Proto/Host``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from gateway.config import UpstreamSettings
+from gateway.errors import UpstreamError
+from gateway.normalize import encode_path
+from gateway.types import Receive, RequestView, Send
+
+# RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+# SECURITY: credentials and identity claims from the client never reach upstreams.
+_DROPPED_REQUEST = frozenset({"authorization", "host", "forwarded", "expect"})
+_DROPPED_PREFIXES = ("x-amz-", "x-gateway-", "x-forwarded-")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """
+    What happened upstream: the status sent to the client and the bytes streamed.
+    """
+
+    status: int
+    response_bytes: int
+
+
+def forward_query(query_string: str) -> str:
+    """
+    Drop SigV4 presigning parameters (``X-Amz-*``) from a raw query, keeping the rest
+    byte for byte.
+    """
+    if not query_string:
+        return ""
+    kept = [
+        part
+        for part in query_string.split("&")
+        if part and not part.split("=", 1)[0].lower().startswith("x-amz-")
+    ]
+    return "&".join(kept)
+
+
+def _strip_cookie(value: str, cookie_name: str) -> str:
+    pieces = [piece.strip() for piece in value.split(";")]
+    kept = [p for p in pieces if p and p.split("=", 1)[0].strip() != cookie_name]
+    return "; ".join(kept)
+
+
+def upstream_headers(
+    view: RequestView,
+    *,
+    identity: Iterable[tuple[str, str]],
+    cookie_name: str,
+) -> list[tuple[str, str]]:
+    """
+    Return the headers to send upstream for ``view``.
+    """
+    listed = {
+        token.strip().lower()
+        for value in view.header_values("connection")
+        for token in value.split(",")
+    }
+    headers: list[tuple[str, str]] = []
+    for name, value in view.headers:
+        if name in HOP_BY_HOP or name in listed or name in _DROPPED_REQUEST:
+            continue
+        if name.startswith(_DROPPED_PREFIXES):
+            continue
+        if name == "cookie":
+            value = _strip_cookie(value, cookie_name)
+            if not value:
+                continue
+        headers.append((name, value))
+    headers.extend(identity)
+    headers.append(("x-forwarded-for", view.client_ip))
+    headers.append(("x-forwarded-proto", view.scheme))
+    if view.host:
+        headers.append(("x-forwarded-host", view.host))
+    return headers
+
+
+async def _stream_request(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+class Forwarder:
+    """
+    Forward requests to upstreams over one pooled client session.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def forward(
+        self,
+        upstream: UpstreamSettings,
+        view: RequestView,
+        *,
+        forward_path: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        receive: Receive,
+        send: Send,
+    ) -> Outcome:
+        """
+        Send the request upstream and stream the response to ``send``.
+
+        Raises:
+            UpstreamError: 502 when the upstream refuses or breaks the connection before
+                answering, 504 when it does not answer in time. After the response has
+                started, a failure ends the response early instead (nothing else can be
+                sent then).
+        """
+        query = forward_query(view.query_string)
+        target = upstream.url.rstrip("/") + encode_path(forward_path)
+        if query:
+            target += "?" + query
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=upstream.connect_timeout_seconds,
+            sock_read=upstream.read_timeout_seconds,
+        )
+        data: bytes | AsyncIterator[bytes] | None
+        if body is not None:
+            data = body
+            headers = [(k, v) for k, v in headers if k != "content-length"]
+        elif view.header("content-length") in (None, "0") and not view.header("transfer-encoding"):
+            data = None
+        else:
+            data = _stream_request(receive)
+        try:
+            response = await self._session.request(
+                view.method,
+                URL(target, encoded=True),
+                headers=headers,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+                auto_decompress=False,
+            )
+        except TimeoutError:
+            raise UpstreamError(
+                f"upstream `{upstream.name}` did not answer in time",
+                upstream=upstream.name,
+                status=504,
+            ) from None
+        except (aiohttp.ClientError, OSError):
+            raise UpstreamError(
+                f"upstream `{upstream.name}` is unavailable", upstream=upstream.name
+            ) from None
+        return await self._relay(response, upstream, send)
+
+    async def _relay(
+        self, response: aiohttp.ClientResponse, upstream: UpstreamSettings, send: Send
+    ) -> Outcome:
+        sent = 0
+        async with response:
+            listed = {
+                token.strip().lower()
+                for value in response.headers.getall("connection", [])
+                for token in value.split(",")
+            }
+            headers = [
+                (name.lower(), value)
+                for name, value in response.raw_headers
+                if name.lower().decode("latin-1") not in HOP_BY_HOP
+                and name.lower().decode("latin-1") not in listed
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            try:
+                async for chunk in response.content.iter_any():
+                    sent += len(chunk)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except (TimeoutError, aiohttp.ClientError, OSError):
+                # The response has started: the only honest signal left is a cut stream.
+                raise UpstreamError(
+                    f"upstream `{upstream.name}` broke off its response", upstream=upstream.name
+                ) from None
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return Outcome(response.status, sent)
