@@ -64,7 +64,6 @@ async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
 
 def identity_headers(
     admission: Admission,
-    view: RequestView,
     signer: AssertionSigner,
     *,
     request_id: str,
@@ -73,14 +72,7 @@ def identity_headers(
     Return the identity headers an upstream receives for an admitted request.
     """
     principal = admission.principal
-    assertion = signer.sign(
-        principal,
-        audience=admission.match.upstream.name,
-        method=view.method,
-        path=admission.match.forward_path,
-        request_id=request_id,
-        now=utc_now(),
-    )
+    assertion = signer.sign(principal, audience=admission.match.upstream.name, now=utc_now())
     return [
         ("x-gateway-principal-arn", principal.arn),
         ("x-gateway-account", principal.account_id),
@@ -187,7 +179,7 @@ class GatewayApp:
             admission = await services.guard.admit(view, receive, attempt)
             headers = upstream_headers(
                 view,
-                identity=identity_headers(admission, view, services.signer, request_id=request_id),
+                identity=identity_headers(admission, services.signer, request_id=request_id),
                 cookie_name=self.settings.session.cookie_name,
             )
             outcome = await services.forwarder.forward(

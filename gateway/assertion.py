@@ -9,8 +9,12 @@ that supports EdDSA. The signing key is derived from the master key, so every
 replica signs with the same key and nothing extra is stored.
 
 Checks an upstream must make (``verify_assertion`` makes them all): signature,
-``aud`` equals its upstream name, ``exp`` not passed, and (ideally) ``jti`` not
-seen before and ``mth``/``pth`` equal to the request it received.
+``aud`` equals its upstream name, and ``exp`` not passed.
+
+An assertion states who the caller is, for one upstream, for a short time; it
+does not name the request (``X-Gateway-Request-Id`` does). That lets the gateway
+sign once per principal and upstream and reuse the token for half its lifetime
+instead of paying an Ed25519 signature (~45 us) on every request.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from gateway.principal import Principal
 
 HEADER = {"alg": "EdDSA", "typ": "JWT", "kid": "gateway-identity-v1"}
 LIFETIME_SECONDS = 60
+# A cached assertion is reused while at least this much of its lifetime is left.
+REUSE_MARGIN_SECONDS = 30
+MAX_CACHED = 10_000
 PURPOSE = "gateway identity assertion v1"
 
 
@@ -57,6 +64,7 @@ class AssertionSigner:
     def __init__(self, seed: bytes) -> None:
         self._key = Ed25519PrivateKey.from_private_bytes(seed)
         self._header = _b64(json.dumps(HEADER, separators=(",", ":")).encode())
+        self._cache: dict[tuple[str, ...], tuple[int, str]] = {}
 
     def __repr__(self) -> str:
         return "AssertionSigner(alg='EdDSA')"
@@ -69,20 +77,33 @@ class AssertionSigner:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
-    def sign(
-        self,
-        principal: Principal,
-        *,
-        audience: str,
-        method: str,
-        path: str,
-        request_id: str,
-        now: datetime,
-    ) -> str:
+    def sign(self, principal: Principal, *, audience: str, now: datetime) -> str:
         """
-        Return a compact JWS asserting who made this request.
+        Return a compact JWS asserting who the caller is, for ``audience``.
+
+        A token signed earlier for the same principal and audience is returned while
+        it has at least ``REUSE_MARGIN_SECONDS`` left.
         """
-        issued = int(now.timestamp())
+        moment = int(now.timestamp())
+        key = (
+            audience,
+            principal.arn,
+            principal.account_id,
+            str(principal.type),
+            principal.user_name,
+            principal.session_name,
+            "1" if principal.mfa_authenticated else "0",
+        )
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] - moment >= REUSE_MARGIN_SECONDS:
+            return cached[1]
+        if len(self._cache) >= MAX_CACHED:
+            self._cache.clear()
+        token = self._sign(principal, audience=audience, issued=moment)
+        self._cache[key] = (moment + LIFETIME_SECONDS, token)
+        return token
+
+    def _sign(self, principal: Principal, *, audience: str, issued: int) -> str:
         claims: dict[str, Any] = {
             "iss": "gateway",
             "aud": audience,
@@ -92,9 +113,6 @@ class AssertionSigner:
             "usr": principal.user_name,
             "ses": principal.session_name,
             "mfa": principal.mfa_authenticated,
-            "mth": method,
-            "pth": path,
-            "jti": request_id,
             "iat": issued,
             "exp": issued + LIFETIME_SECONDS,
         }

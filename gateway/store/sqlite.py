@@ -66,6 +66,7 @@ class SqliteStore:
         self._conn = conn
         self._lock = asyncio.Lock()
         self.path = path
+        self._marker: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> SqliteStore:
@@ -110,12 +111,33 @@ class SqliteStore:
                 raise StoreError("the store could not commit", operation="commit") from exc
 
     async def generation(self) -> int:
-        try:
-            async with self._conn.execute(sql.GENERATION_READ) as cursor:
+        # Read on every request, so it must be cheap: a hop through aiosqlite's thread
+        # costs ~250 us, a direct read on a private read-only connection ~3 us. In WAL
+        # mode a reader never waits for a writer, so this cannot stall the event loop
+        # behind a long transaction; the short busy timeout bounds a checkpoint race.
+        if self.path == ":memory:":
+            async with self._lock, self._conn.execute(sql.GENERATION_READ) as cursor:
                 row = await cursor.fetchone()
+            return int(row[0]) if row is not None else 0
+        try:
+            if self._marker is None:
+                self._marker = self._open_marker()
+            row = self._marker.execute(sql.GENERATION_READ).fetchone()
         except sqlite3.Error as exc:
+            self._close_marker()
             raise StoreError("the store is unavailable", operation="generation") from exc
         return int(row[0]) if row is not None else 0
+
+    def _open_marker(self) -> sqlite3.Connection:
+        uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+        marker = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        marker.execute("PRAGMA busy_timeout = 200")
+        return marker
+
+    def _close_marker(self) -> None:
+        if self._marker is not None:
+            self._marker.close()
+            self._marker = None
 
     async def schema_version(self) -> int:
         async with self._lock:
@@ -155,4 +177,5 @@ class SqliteStore:
         sql.check_version(await self.schema_version())
 
     async def close(self) -> None:
+        self._close_marker()
         await self._conn.close()

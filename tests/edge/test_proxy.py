@@ -36,7 +36,7 @@ async def test_allowed_put_is_forwarded_with_identity(edge: Edge, upstream: Upst
         now=datetime.now(UTC),
     )
     assert claims["sub"] == headers["x-gateway-principal-arn"]
-    assert claims["pth"] == seen["path"]
+    assert claims["aud"] == "backup" and claims["usr"] == "backup"
 
 
 async def test_denied_get_explains_why_and_forwards_nothing(edge: Edge, upstream: Upstream) -> None:
