@@ -175,7 +175,9 @@ class GatewayApp:
         try:
             if services is None:
                 raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
-            view = request_view(scope, request_id=request_id)
+            view = request_view(
+                scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
+            )
             admission = await services.guard.admit(view, receive, attempt)
             headers = upstream_headers(
                 view,

@@ -31,6 +31,7 @@ from gateway.config import Settings
 from gateway.errors import AccessDenied, AuthError, ClientError
 from gateway.iam import IAM
 from gateway.iam.naming import now as utc_now
+from gateway.normalize import parse_trusted_proxies
 from gateway.policy import Decision, RequestContext
 from gateway.principal import Principal
 from gateway.routing import RouteMatch, RouteTable
@@ -141,6 +142,7 @@ class Guard:
         self.authorizer = Authorizer(iam, region=settings.server.region)
         self.clock = clock
         self.max_body = settings.server.max_body_bytes
+        self.trusted_proxies = parse_trusted_proxies(settings.server.trusted_proxies)
 
     async def admit(self, view: RequestView, receive: Receive, attempt: Attempt) -> Admission:
         """
@@ -192,6 +194,7 @@ class Guard:
             resource=match.resource,
             now=now,
             extra=match.context,
+            resource_policy=match.resource_policy,
         )
         attempt.decision = decision
         if not decision.is_allowed:

@@ -117,7 +117,9 @@ class GatewayMiddleware:
         request_id = uuid.uuid4().hex
         view: RequestView | None = None
         try:
-            view = request_view(scope, request_id=request_id)
+            view = request_view(
+                scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
+            )
             admission = await services.guard.admit(view, receive, Attempt())
         except GatewayError as exc:
             if scope["type"] == "websocket":

@@ -46,6 +46,7 @@ from typing import Final
 from gateway.config import RouteSettings, UpstreamSettings
 from gateway.config.upstreams import build_upstreams
 from gateway.errors import ConfigError, InvalidInput
+from gateway.policy import Policy, PolicyError, parse_policy
 from gateway.types import RequestView
 
 __all__ = ["RouteMatch", "RouteTable", "default_action"]
@@ -81,6 +82,7 @@ class RouteMatch:
     forward_path: str
     unsigned_payload: bool
     params: dict[str, str] = field(hash=False)
+    resource_policy: Policy | None = field(default=None, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,7 @@ class _Route:
     pattern: re.Pattern[str]
     resource: _Template
     context: tuple[tuple[str, _Template], ...]
+    policy: Policy | None = None
 
     def accepts(self, method: str) -> bool:
         return self.methods is None or method in self.methods
@@ -128,6 +131,7 @@ class _Route:
 class _Upstream:
     settings: UpstreamSettings
     routes: tuple[_Route, ...]
+    policy: Policy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,7 @@ class RouteTable:
                     _compile_route(route, label=f"{label}.routes[{number}]", file=file)
                     for number, route in enumerate(upstream.routes)
                 ),
+                _resource_policy(upstream.resource_policy, file=file, key=label),
             )
             if upstream.host is not None:
                 key = _host_key(upstream.host)
@@ -229,6 +234,7 @@ class RouteTable:
             forward_path=forward_path,
             unsigned_payload=False,
             params={},
+            resource_policy=upstream.policy,
         )
 
     def _by_prefix(self, path: str) -> _Upstream | None:
@@ -262,6 +268,7 @@ class RouteTable:
             forward_path=forward_path,
             unsigned_payload=route.settings.unsigned_payload,
             params=params,
+            resource_policy=route.policy or upstream.policy,
         )
 
 
@@ -285,7 +292,17 @@ def _compile_route(route: RouteSettings, *, label: str, file: str) -> _Route:
         pattern=_path_pattern(route.path),
         resource=_Template.parse(route.resource, arn=True),
         context=tuple((key, _Template.parse(value)) for key, value in route.condition_keys),
+        policy=_resource_policy(route.resource_policy, file=file, key=label),
     )
+
+
+def _resource_policy(document: str | None, *, file: str, key: str) -> Policy | None:
+    if document is None:
+        return None
+    try:
+        return parse_policy(document, kind="resource", policy_id=f"{key}.resource_policy")
+    except PolicyError as exc:
+        raise ConfigError(str(exc), file=file, key=f"{key}.resource_policy") from None
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
@@ -343,10 +360,13 @@ def _as_table(upstream: UpstreamSettings) -> dict[str, object]:
                 "resource": route.resource,
                 "condition_keys": dict(route.condition_keys),
                 "unsigned_payload": route.unsigned_payload,
+                **({"resource_policy": route.resource_policy} if route.resource_policy else {}),
             }
             for route in upstream.routes
         ],
     }
+    if upstream.resource_policy is not None:
+        table["resource_policy"] = upstream.resource_policy
     if upstream.prefix is not None:
         table["prefix"] = upstream.prefix
     if upstream.host is not None:

@@ -11,6 +11,7 @@ nothing from the gateway except ``gateway.errors``.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 import re
@@ -175,6 +176,25 @@ class Table:
             if not isinstance(value, str):
                 raise self.error(f"{key}.{name}", f"expected a string, got {describe(value)}")
         return dict(raw)
+
+    def json_document(self, key: str) -> str | None:
+        """
+        A JSON object given as JSON text or as a TOML table, returned as JSON text.
+        """
+        raw = self.values.get(key)
+        if raw is None:
+            return None
+        if isinstance(raw, Mapping):
+            return json.dumps(raw, indent=2, default=str)
+        if isinstance(raw, str):
+            try:
+                decoded = json.loads(raw)
+            except ValueError as exc:
+                raise self.error(key, f"expected a JSON object, got invalid JSON: {exc}") from None
+            if not isinstance(decoded, dict):
+                raise self.error(key, f"expected a JSON object, got {describe(decoded)}")
+            return raw
+        raise self.error(key, f"expected a table or JSON text, got {describe(raw)}")
 
     def tables(self, key: str) -> list[object]:
         raw = self.values.get(key, [])

@@ -104,7 +104,28 @@ def build_server(table: Table) -> ServerSettings:
             "shutdown_grace_seconds", DEFAULT_SHUTDOWN_GRACE_SECONDS
         ),
         max_body_bytes=table.integer("max_body_bytes", DEFAULT_MAX_BODY_BYTES, minimum=1),
+        trusted_proxies=_trusted_proxies(table),
     )
+
+
+def _trusted_proxies(table: Table) -> tuple[str, ...]:
+    # X-Forwarded-For is believed only from these peers; a comma-separated list in
+    # GATEWAY_SERVER_TRUSTED_PROXIES replaces the file's array.
+    key = "trusted_proxies"
+    if key in table.env:
+        items = [item.strip() for item in table.env[key][1].split(",") if item.strip()]
+    elif key in table.values:
+        items = table.string_list(key)
+    else:
+        return ()
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise table.error(
+                key, f"expected IP addresses or CIDR ranges, got `{clip(item)}`"
+            ) from None
+    return tuple(items)
 
 
 def _local_url(host: str, port: int) -> str:

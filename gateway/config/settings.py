@@ -77,6 +77,7 @@ SECTION_KEYS: Final[dict[str, tuple[str, ...]]] = {
         "region",
         "shutdown_grace_seconds",
         "max_body_bytes",
+        "trusted_proxies",
     ),
     "store": (
         "url",
@@ -113,6 +114,7 @@ class ServerSettings:
     region: str = DEFAULT_REGION
     shutdown_grace_seconds: float = DEFAULT_SHUTDOWN_GRACE_SECONDS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def is_https(self) -> bool:
@@ -226,6 +228,7 @@ class RouteSettings:
     resource: str
     condition_keys: tuple[tuple[str, str], ...] = ()
     unsigned_payload: bool = False
+    resource_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,7 @@ class UpstreamSettings:
     connect_timeout_seconds: float = DEFAULT_UPSTREAM_CONNECT_TIMEOUT_SECONDS
     read_timeout_seconds: float = DEFAULT_UPSTREAM_READ_TIMEOUT_SECONDS
     routes: tuple[RouteSettings, ...] = ()
+    resource_policy: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

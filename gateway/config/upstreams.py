@@ -43,6 +43,7 @@ _UPSTREAM_KEYS: Final = (
     "connect_timeout_seconds",
     "read_timeout_seconds",
     "routes",
+    "resource_policy",
 )
 
 _ROUTE_KEYS: Final = (
@@ -52,6 +53,7 @@ _ROUTE_KEYS: Final = (
     "resource",
     "condition_keys",
     "unsigned_payload",
+    "resource_policy",
 )
 
 _VIRTUAL_HOST = re.compile(
@@ -137,6 +139,7 @@ def _upstream(table: Table) -> UpstreamSettings:
             "read_timeout_seconds", DEFAULT_UPSTREAM_READ_TIMEOUT_SECONDS, positive=True
         ),
         routes=routes,
+        resource_policy=table.json_document("resource_policy"),
     )
 
 
@@ -197,6 +200,7 @@ def _route(table: Table) -> RouteSettings:
         resource=resource,
         condition_keys=tuple(condition_keys),
         unsigned_payload=table.boolean("unsigned_payload", False),
+        resource_policy=table.json_document("resource_policy"),
     )
 
 

@@ -5,6 +5,7 @@ an account with the walkthrough's `backup` user and its access key.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -146,18 +147,25 @@ class Edge:
 EdgeFactory = Callable[..., Awaitable[Edge]]
 
 
-@pytest.fixture
-async def edge(tmp_path: Path, upstream: Upstream) -> AsyncIterator[Edge]:
-    """A started gateway app; `backup` may only PutObject into the backup bucket."""
+@contextlib.asynccontextmanager
+async def make_edge(
+    tmp_path: Path,
+    upstream: Upstream,
+    *,
+    server: dict[str, Any] | None = None,
+    upstream_extra: dict[str, Any] | None = None,
+) -> AsyncIterator[Edge]:
+    """Start a gateway app in front of ``upstream``; `backup` may PutObject into `backup`."""
     write_master_key(tmp_path / "master.key")
     settings = settings_from_mapping(
         {
             "store": {"url": "sqlite:///gw.db"},
             "secrets": {"master_key_file": "master.key"},
-            "server": {"max_body_bytes": 1024 * 1024},
+            "server": {"max_body_bytes": 1024 * 1024, **(server or {})},
             "audit": {"sink": "file", "file": "audit.jsonl"},
             "upstreams": [
                 {
+                    **(upstream_extra or {}),
                     "name": "backup",
                     "url": f"http://127.0.0.1:{upstream.port}",
                     "prefix": "/backup",
@@ -210,3 +218,10 @@ async def edge(tmp_path: Path, upstream: Upstream) -> AsyncIterator[Edge]:
             tmp_path / "audit.jsonl",
         )
     await app.stop()
+
+
+@pytest.fixture
+async def edge(tmp_path: Path, upstream: Upstream) -> AsyncIterator[Edge]:
+    """A started gateway app; `backup` may only PutObject into the backup bucket."""
+    async with make_edge(tmp_path, upstream) as started:
+        yield started
