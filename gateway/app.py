@@ -17,8 +17,11 @@ authentication:
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import logging
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,13 +31,14 @@ import aiohttp
 
 from gateway.assertion import PURPOSE, AssertionSigner
 from gateway.audit import Auditor, auditor_from_settings, build_event
-from gateway.config import Settings
+from gateway.config import Settings, load_config
 from gateway.errors import GatewayError, UpstreamError
 from gateway.guard import Admission, Attempt, Guard
 from gateway.http_errors import send_error
 from gateway.iam.naming import now as utc_now
 from gateway.normalize import request_view
 from gateway.proxy import Forwarder, upstream_headers
+from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 from gateway.types import Message, Receive, RequestView, Scope, Send
 
@@ -263,6 +267,35 @@ class GatewayApp:
         await auditor.start()
         self.services = Services(runtime, guard, Forwarder(session), session, signer, auditor)
 
+    def reload(self) -> None:
+        """
+        Re-read the config file and swap in its routes and upstreams.
+
+        In-flight requests finish with the table they matched; new requests use the
+        new one. A config that does not load (or whose routes do not compile) is
+        refused with a log line and the current table keeps serving. Only routes
+        and upstreams are reloaded; other settings need a restart.
+
+        Raises:
+            GatewayError: the new config is invalid (nothing changed).
+        """
+        services = self.services
+        if services is None or self.settings.source is None:
+            raise GatewayError("nothing to reload: the gateway was not started from a file")
+        fresh = load_config(self.settings.source)
+        routes = RouteTable.compile(
+            fresh.upstreams, region=fresh.server.region, file=str(fresh.source or "")
+        )
+        services.guard.routes = routes
+        self.settings = dataclasses.replace(self.settings, upstreams=fresh.upstreams)
+        log.info("reloaded routes from %s: %d upstream(s)", fresh.source, len(fresh.upstreams))
+
+    def _on_sighup(self) -> None:
+        try:
+            self.reload()
+        except GatewayError as exc:
+            log.error("reload refused, still serving the previous routes: %s", exc.message)
+
     async def stop(self) -> None:
         """
         Close the upstream pool and the store.
@@ -273,6 +306,12 @@ class GatewayApp:
             await services.auditor.aclose()
             await services.runtime.close()
 
+    def _listen_for_sighup(self) -> None:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.info("SIGHUP reload is not available here (not the main thread)")
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -282,6 +321,7 @@ class GatewayApp:
                 except GatewayError as exc:
                     await send({"type": "lifespan.startup.failed", "message": exc.message})
                     return
+                self._listen_for_sighup()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop()

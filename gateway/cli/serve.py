@@ -1,29 +1,50 @@
 """
-``gateway serve``: run the gateway under uvicorn (uvloop and httptools).
+``gateway serve`` and ``gateway reload``.
 
-The store and master key are opened once before uvicorn starts, so that a
-missing key or an old schema is one clear line, not a server traceback.
+``serve`` runs the gateway under uvicorn (uvloop and httptools). The store and
+master key are opened once before uvicorn starts, so that a missing key or an
+old schema is one clear line, not a server traceback. With ``--pid-file`` it
+records its process id there, for ``gateway reload``.
+
+``reload`` re-reads the routes and upstreams of a running gateway without
+dropping in-flight requests: it sends the process SIGHUP (so does
+``kill -HUP``), after checking that the new config loads and compiles, so a
+bad file is refused here and the running gateway keeps its routes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
+from pathlib import Path
 
+from gateway.cli._common import add_config_argument
 from gateway.config import Settings, load_config
+from gateway.errors import GatewayError, InvalidInput
+from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """
-    Add the ``serve`` command.
+    Add the ``serve`` and ``reload`` commands.
     """
     parser = subparsers.add_parser("serve", help="run the gateway")
-    if not any("--config" in action.option_strings for action in parser._actions):
-        parser.add_argument("--config", help="ops config file (default $GATEWAY_CONFIG)")
+    add_config_argument(parser)
     parser.add_argument("--host", help="listen address (default from config)")
     parser.add_argument("--port", type=int, help="listen port (default from config)")
+    parser.add_argument("--pid-file", metavar="FILE", help="write the process id here")
     parser.set_defaults(func=run)
+    reload = subparsers.add_parser(
+        "reload", help="reload routes and upstreams of a running gateway (SIGHUP)"
+    )
+    add_config_argument(reload)
+    target = reload.add_mutually_exclusive_group(required=True)
+    target.add_argument("--pid-file", metavar="FILE", help="the file `serve --pid-file` wrote")
+    target.add_argument("--pid", type=int, help="the gateway's process id")
+    reload.set_defaults(func=run_reload)
 
 
 async def _preflight(settings: Settings) -> None:
@@ -43,15 +64,48 @@ def run(args: argparse.Namespace) -> int:
     asyncio.run(_preflight(settings))
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        log_level="info",
-        timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds),
-        server_header=False,
+    pid_file = Path(args.pid_file) if args.pid_file else None
+    if pid_file is not None:
+        pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_level="info",
+            timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds),
+            server_header=False,
+        )
+    finally:
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
+    return 0
+
+
+def run_reload(args: argparse.Namespace) -> int:
+    """
+    Check the config, then ask the running gateway to reload it.
+    """
+    settings = load_config(args.config)
+    RouteTable.compile(
+        settings.upstreams, region=settings.server.region, file=str(settings.source or "")
     )
+    if args.pid is not None:
+        pid = int(args.pid)
+    else:
+        try:
+            pid = int(Path(args.pid_file).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            raise InvalidInput(
+                f"cannot read a process id from `{args.pid_file}`; is the gateway running "
+                "with `serve --pid-file`?"
+            ) from None
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise GatewayError(f"no process {pid}; is the gateway running?", status=400) from None
+    print(f"asked gateway process {pid} to reload {settings.source}")
     return 0

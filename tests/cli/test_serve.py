@@ -5,10 +5,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,14 +38,43 @@ def _ready(port: int) -> dict[str, object]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
+def _status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+UPSTREAM = """
+[[upstreams]]
+name = "{name}"
+url = "http://127.0.0.1:9"
+prefix = "/{name}"
+service = "{name}"
+"""
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """An initialized store with `gateway serve` running on it."""
     config = write_config(tmp_path)
     assert _gateway("init", "--config", str(config)).returncode == 0
     port = _free_port()
+    pid_file = tmp_path / "gateway.pid"
     server = subprocess.Popen(  # noqa: S603 - fixed argv, our own entry point
-        [sys.executable, "-m", "gateway", "serve", "--config", str(config), "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            "--pid-file",
+            str(pid_file),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -78,3 +110,26 @@ def test_serve_refuses_uninitialized_store(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "master key" in result.stderr or "gateway init" in result.stderr
+
+
+def test_reload_swaps_routes_and_refuses_a_bad_config(served: tuple[Path, int]) -> None:
+    """`gateway reload` adds a new upstream's routes; a broken file changes nothing."""
+    config, port = served
+    pid_file = config.parent / "gateway.pid"
+    assert _status(port, "/reports/x") == 404
+    original = config.read_text()
+    config.write_text(original + UPSTREAM.format(name="reports"))
+    result = _gateway("reload", "--config", str(config), "--pid-file", str(pid_file))
+    assert result.returncode == 0, result.stderr
+    for _ in range(50):
+        if _status(port, "/reports/x") == 403:  # routed now: it wants a signature
+            break
+        time.sleep(0.1)
+    assert _status(port, "/reports/x") == 403
+    config.write_text(original + "[[upstreams]]\nname = 'broken'\n")
+    refused = _gateway("reload", "--config", str(config), "--pid-file", str(pid_file))
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    os.kill(int(pid_file.read_text()), signal.SIGHUP)  # even when signalled directly
+    time.sleep(0.5)
+    assert _status(port, "/reports/x") == 403
+    assert _status(port, "/_gateway/health") == 200
