@@ -18,6 +18,7 @@ authentication:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -45,6 +46,7 @@ from gateway.types import Message, Receive, RequestView, Scope, Send
 log = logging.getLogger("gateway")
 
 RESERVED_PREFIX = "/_gateway/"
+KEY_USAGE_FLUSH_SECONDS = 15.0
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -129,6 +131,19 @@ class GatewayApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.services: Services | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def _flush_key_usage(self) -> None:
+        # Access keys' last-used times are written in batches, off the request path.
+        while True:
+            await asyncio.sleep(KEY_USAGE_FLUSH_SECONDS)
+            services = self.services
+            if services is None:
+                return
+            try:
+                await services.guard.keys.flush_usage()
+            except GatewayError as exc:
+                log.warning("could not record access keys' last use: %s", exc.message)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -266,6 +281,7 @@ class GatewayApp:
         auditor = auditor_from_settings(self.settings.audit)
         await auditor.start()
         self.services = Services(runtime, guard, Forwarder(session), session, signer, auditor)
+        self._flusher = asyncio.create_task(self._flush_key_usage())
 
     def reload(self) -> None:
         """
@@ -301,7 +317,14 @@ class GatewayApp:
         Close the upstream pool and the store.
         """
         services, self.services = self.services, None
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
         if services is not None:
+            with contextlib.suppress(GatewayError):
+                await services.guard.keys.flush_usage()
             await services.session.close()
             await services.auditor.aclose()
             await services.runtime.close()

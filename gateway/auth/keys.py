@@ -46,6 +46,7 @@ class KeyAuthenticator:
         self._signing_keys = SigningKeyCache()
         self.hits = 0
         self.misses = 0
+        self._usage: dict[str, tuple[datetime, str, str]] = {}
 
     def __repr__(self) -> str:
         return f"KeyAuthenticator(entries={len(self._entries)}, generation={self._generation})"
@@ -120,4 +121,22 @@ class KeyAuthenticator:
             allow_unsigned_payload=allow_unsigned_payload,
             cache=self._signing_keys,
         )
+        self._usage[signed.access_key_id] = (now, service, self.region)
         return entry.principal
+
+    def take_usage(self) -> dict[str, tuple[datetime, str, str]]:
+        """
+        Return and forget the last use of each key since the previous call, for a
+        batched write of last-used times (one write per key per interval, not per
+        request).
+        """
+        usage, self._usage = self._usage, {}
+        return usage
+
+    async def flush_usage(self) -> None:
+        """
+        Write the pending last-used times to the store.
+        """
+        usage = self.take_usage()
+        if usage:
+            await self._iam.record_access_key_use(usage)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 
 import pyotp
@@ -101,6 +102,27 @@ class CredentialOperations(ServiceBase):
         if row is None or user is None or user["account_id"] != self.account_id:
             raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
         return _access_key(str(user["name"]), row)
+
+    async def record_access_key_use(self, uses: Mapping[str, tuple[datetime, str, str]]) -> None:
+        """
+        Record when, for which service and in which region keys were last used.
+
+        Called in batches (not once per request) and without bumping the generation
+        marker: last-used times change no authorization decision.
+        """
+        if not uses:
+            return
+        async with self.store.transaction(write=True, bump=False) as tx:
+            for key_id, (moment, service, region) in sorted(uses.items()):
+                await tx.update(
+                    "access_keys",
+                    {"id": key_id},
+                    {
+                        "last_used_at": naming.timestamp(moment),
+                        "last_used_service": service,
+                        "last_used_region": region,
+                    },
+                )
 
     async def access_key_secret(self, access_key_id: str) -> tuple[models.User, str, str] | None:
         """

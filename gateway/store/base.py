@@ -83,9 +83,14 @@ class Store(Protocol):
 
     kind: str
 
-    def transaction(self, *, write: bool = False) -> AbstractAsyncContextManager[Transaction]:
+    def transaction(
+        self, *, write: bool = False, bump: bool = True
+    ) -> AbstractAsyncContextManager[Transaction]:
         """
         Open a transaction; a write transaction bumps the generation marker.
+
+        ``bump=False`` is for bookkeeping that no cache depends on (an access key's
+        last-used time): it writes without telling every process that IAM changed.
         """
         ...
 

@@ -97,7 +97,9 @@ class PostgresStore:
         return cls(pool)
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = False) -> AsyncIterator[PostgresTransaction]:
+    async def transaction(
+        self, *, write: bool = False, bump: bool = True
+    ) -> AsyncIterator[PostgresTransaction]:
         try:
             conn = await self._pool.acquire()
         except (asyncpg.PostgresError, OSError, TimeoutError) as exc:
@@ -106,7 +108,7 @@ class PostgresStore:
             tx = conn.transaction()
             await tx.start()
             try:
-                if write:
+                if write and bump:
                     await conn.execute(sql.GENERATION_BUMP)
                 yield PostgresTransaction(conn)
             except BaseException:

@@ -91,11 +91,13 @@ class SqliteStore:
         return cls(conn, target)
 
     @asynccontextmanager
-    async def transaction(self, *, write: bool = False) -> AsyncIterator[SqliteTransaction]:
+    async def transaction(
+        self, *, write: bool = False, bump: bool = True
+    ) -> AsyncIterator[SqliteTransaction]:
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                if write:
+                if write and bump:
                     await self._conn.execute(sql.GENERATION_BUMP)
             except sqlite3.Error as exc:
                 raise StoreError("the store is unavailable", operation="begin") from exc

@@ -206,3 +206,15 @@ async def test_every_decision_is_audited_without_secrets(edge: Edge) -> None:
     assert events[0]["upstream"]["status"] == 200
     assert edge.secret not in text
     assert "AWS4-HMAC-SHA256" not in text
+
+
+async def test_key_last_used_is_recorded_in_batches(edge: Edge) -> None:
+    """Requests record the key's last use, written at the flush, without an IAM change."""
+    assert (await edge.call("PUT", "/backup/buckets/backup/objects/a")).status_code == 200
+    before = await edge.iam.store.generation()
+    assert edge.app.services is not None
+    await edge.app.services.guard.keys.flush_usage()
+    used = await edge.iam.get_access_key_last_used(edge.key_id)
+    assert used.last_used is not None
+    assert (used.last_used_service, used.last_used_region) == ("backup", "us-east-1")
+    assert await edge.iam.store.generation() == before
