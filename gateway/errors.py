@@ -157,6 +157,8 @@ class UpstreamError(GatewayError):
     code = "BadGateway"
     status = 502
 
-    def __init__(self, message: str, *, upstream: str, status: int = 502) -> None:
-        super().__init__(message, status=status)
+    def __init__(
+        self, message: str, *, upstream: str, status: int = 502, code: str = "BadGateway"
+    ) -> None:
+        super().__init__(message, status=status, code=code)
         self.upstream = upstream

@@ -148,6 +148,13 @@ class GatewayMiddleware:
             raise GatewayError("the gateway did not start", code="ServiceUnavailable", status=503)
         return self._edge.services
 
+    async def aclose(self) -> None:
+        """
+        Close the store and the connection pool; for hosts that run no lifespan
+        (the lifespan's shutdown does this otherwise).
+        """
+        await self._edge.stop()
+
     def _lifespan_receive(self, receive: Receive) -> Receive:
         async def wrapped() -> Message:
             message = await receive()

@@ -16,6 +16,7 @@ the gateway's session cookie) and any client-sent ``X-Gateway-*`` or
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
@@ -41,6 +42,8 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+# The server in front (uvicorn) writes its own Date; a second one would break RFC 9110.
+_DROPPED_RESPONSE = frozenset({"date"})
 # SECURITY: credentials and identity claims from the client never reach upstreams.
 _DROPPED_REQUEST = frozenset({"authorization", "host", "forwarded", "expect"})
 _DROPPED_PREFIXES = ("x-amz-", "x-gateway-", "x-forwarded-")
@@ -96,6 +99,10 @@ def upstream_headers(
         if name in HOP_BY_HOP or name in listed or name in _DROPPED_REQUEST:
             continue
         if name.startswith(_DROPPED_PREFIXES):
+            continue
+        if "_" in name:
+            # SECURITY: CGI/WSGI-style servers read `X_Gateway_User` as X-Gateway-User;
+            # like nginx, never pass a header name with an underscore.
             continue
         if name == "cookie":
             value = _strip_cookie(value, cookie_name)
@@ -182,6 +189,7 @@ class Forwarder:
                 f"upstream `{upstream.name}` did not answer in time",
                 upstream=upstream.name,
                 status=504,
+                code="GatewayTimeout",
             ) from None
         except (aiohttp.ClientError, OSError):
             raise UpstreamError(
@@ -204,6 +212,7 @@ class Forwarder:
                 for name, value in response.raw_headers
                 if name.lower().decode("latin-1") not in HOP_BY_HOP
                 and name.lower().decode("latin-1") not in listed
+                and name.lower().decode("latin-1") not in _DROPPED_RESPONSE
             ]
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}
@@ -219,3 +228,91 @@ class Forwarder:
                 ) from None
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         return Outcome(response.status, sent)
+
+
+# Headers the WebSocket client library negotiates itself with the upstream.
+_WEBSOCKET_OWN = frozenset(
+    {
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "content-length",
+    }
+)
+
+
+async def forward_websocket(
+    session: aiohttp.ClientSession,
+    upstream: UpstreamSettings,
+    view: RequestView,
+    *,
+    forward_path: str,
+    headers: list[tuple[str, str]],
+    receive: Receive,
+    send: Send,
+) -> int:
+    """
+    Open the upstream WebSocket for an admitted handshake, accept the client's, and
+    relay messages both ways until either side closes. Returns the close code.
+
+    The handshake was authorized like any request; the messages that follow are
+    not re-authorized (as with any WebSocket proxy), so revoking access ends at the
+    next handshake.
+    """
+    base = upstream.url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+    target = base + encode_path(forward_path)
+    query = forward_query(view.query_string)
+    if query:
+        target += "?" + query
+    protocols = [
+        item.strip()
+        for value in view.header_values("sec-websocket-protocol")
+        for item in value.split(",")
+        if item.strip()
+    ]
+    try:
+        upstream_ws = await session.ws_connect(
+            URL(target, encoded=True),
+            headers=[(k, v) for k, v in headers if k not in _WEBSOCKET_OWN],
+            protocols=protocols,
+            timeout=aiohttp.ClientWSTimeout(ws_close=upstream.read_timeout_seconds),
+            autoclose=False,
+            autoping=True,
+        )
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        await send({"type": "websocket.close", "code": 1011})
+        return 1011
+    await send({"type": "websocket.accept", "subprotocol": upstream_ws.protocol})
+
+    async def client_to_upstream() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                await upstream_ws.close(code=int(message.get("code", 1000)))
+                return
+            if message.get("text") is not None:
+                await upstream_ws.send_str(message["text"])
+            elif message.get("bytes") is not None:
+                await upstream_ws.send_bytes(message["bytes"])
+
+    async def upstream_to_client() -> int:
+        async for message in upstream_ws:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                await send({"type": "websocket.send", "text": message.data})
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                await send({"type": "websocket.send", "bytes": message.data})
+        code = upstream_ws.close_code or 1000
+        await send({"type": "websocket.close", "code": code})
+        return code
+
+    inbound = asyncio.create_task(client_to_upstream())
+    outbound = asyncio.create_task(upstream_to_client())
+    done, pending = await asyncio.wait({inbound, outbound}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await upstream_ws.close()
+    if outbound in done and not outbound.cancelled() and outbound.exception() is None:
+        return outbound.result()
+    return 1000

@@ -76,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
             http="httptools",
             lifespan="on",
             log_level="info",
+            # SECURITY: uvicorn's access log prints full URLs, presigned credentials
+            # included; the audit trail (with those redacted) is the access log.
+            access_log=False,
+            # SECURITY: uvicorn would otherwise rewrite the client address and scheme
+            # from X-Forwarded-* sent by any loopback peer, forging aws:SourceIp and
+            # aws:SecureTransport; the gateway decides with [server] trusted_proxies.
+            proxy_headers=False,
             timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds),
             server_header=False,
         )

@@ -92,6 +92,7 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, str, 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as http:
         yield http, key.key.access_key_id, key.secret_access_key
+    await app.aclose()
 
 
 def _sign(method: str, path: str, key: str, secret: str, body: bytes = b"") -> dict[str, str]:
