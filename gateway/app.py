@@ -38,7 +38,7 @@ from gateway.guard import Admission, Attempt, Guard
 from gateway.http_errors import send_error
 from gateway.iam.naming import now as utc_now
 from gateway.normalize import request_view
-from gateway.proxy import Forwarder, upstream_headers
+from gateway.proxy import Forwarder, forward_websocket, upstream_headers
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 from gateway.types import Message, Receive, RequestView, Scope, Send
@@ -150,8 +150,7 @@ class GatewayApp:
             await self._lifespan(receive, send)
             return
         if scope["type"] == "websocket":
-            # WebSocket proxying is not available yet: refuse the handshake.
-            await send({"type": "websocket.close", "code": 1008})
+            await self._websocket(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -231,22 +230,77 @@ class GatewayApp:
                     request_id=request_id,
                 )
         finally:
-            if services is not None and view is not None:
-                services.auditor.record(
-                    build_event(
-                        view=view,
-                        principal=attempt.principal,
-                        action=attempt.match.action if attempt.match else None,
-                        resources=[attempt.match.resource] if attempt.match else [],
-                        decision=attempt.decision,
-                        error_code=error_code,
-                        upstream=attempt.match.upstream.name if attempt.match else None,
-                        upstream_status=upstream_status,
-                        latency_ms=(time.perf_counter() - started) * 1000,
-                        now=utc_now(),
-                        region=self.settings.server.region,
-                    )
-                )
+            self._record(services, view, attempt, error_code, upstream_status, started)
+
+    def _record(
+        self,
+        services: Services | None,
+        view: RequestView | None,
+        attempt: Attempt,
+        error_code: str | None,
+        upstream_status: int | None,
+        started: float,
+    ) -> None:
+        # One audit event per decision (and per refusal before one could be made).
+        if services is None or view is None:
+            return
+        match = attempt.match
+        services.auditor.record(
+            build_event(
+                view=view,
+                principal=attempt.principal,
+                action=match.action if match else None,
+                resources=[match.resource] if match else [],
+                decision=attempt.decision,
+                error_code=error_code,
+                upstream=match.upstream.name if match else None,
+                upstream_status=upstream_status,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                now=utc_now(),
+                region=self.settings.server.region,
+            )
+        )
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The handshake is authorized exactly like a request, then relayed.
+        connect = await receive()
+        if connect["type"] != "websocket.connect":
+            return
+        services = self.services
+        request_id = uuid.uuid4().hex
+        view: RequestView | None = None
+        attempt = Attempt()
+        error_code: str | None = None
+        close_code: int | None = None
+        started = time.perf_counter()
+        try:
+            if services is None:
+                raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
+            view = request_view(
+                scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
+            )
+            admission = await services.guard.admit(view, receive, attempt, websocket=True)
+            headers = upstream_headers(
+                view,
+                identity=identity_headers(admission, services.signer, request_id=request_id),
+                cookie_name=self.settings.session.cookie_name,
+            )
+            close_code = await forward_websocket(
+                services.session,
+                admission.match.upstream,
+                view,
+                forward_path=admission.match.forward_path,
+                headers=headers,
+                receive=receive,
+                send=send,
+            )
+        except GatewayError as exc:
+            error_code = exc.code
+            # Before accept, closing the handshake answers 403 to the client.
+            await send({"type": "websocket.close", "code": 1008})
+        finally:
+            status = 101 if close_code is not None else None
+            self._record(services, view, attempt, error_code, status, started)
 
     async def _ready(self, send: Send) -> None:
         services = self.services

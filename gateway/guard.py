@@ -42,6 +42,7 @@ from gateway.types import Receive, RequestView
 # route is rendered again with the caller's account before anything is decided.
 _PLACEHOLDER_ACCOUNT = "000000000000"
 _HEX64 = frozenset("0123456789abcdef")
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 class NotFound(ClientError):
@@ -144,7 +145,9 @@ class Guard:
         self.max_body = settings.server.max_body_bytes
         self.trusted_proxies = parse_trusted_proxies(settings.server.trusted_proxies)
 
-    async def admit(self, view: RequestView, receive: Receive, attempt: Attempt) -> Admission:
+    async def admit(
+        self, view: RequestView, receive: Receive, attempt: Attempt, *, websocket: bool = False
+    ) -> Admission:
         """
         Authenticate and authorize ``view``; return what the edge needs to forward it.
 
@@ -164,7 +167,9 @@ class Guard:
         service = draft.upstream.service
         body: bytes | None = None
         payload_hash: str | None = None
-        if _needs_body_hash(signed.content_sha256, signed.presigned, service):
+        if websocket:
+            payload_hash = _EMPTY_SHA256  # a handshake has no body; never read one
+        elif _needs_body_hash(signed.content_sha256, signed.presigned, service):
             body = await read_body(receive, self.max_body)
             payload_hash = hashlib.sha256(body).hexdigest()
         elif signed.content_sha256 == UNSIGNED_PAYLOAD and not draft.unsigned_payload:

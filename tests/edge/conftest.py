@@ -83,11 +83,30 @@ async def _handler(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True, "path": request.raw_path, "size": len(body)})
 
 
+async def _websocket_echo(request: web.Request) -> web.WebSocketResponse:
+    upstream = request.app[UPSTREAM_KEY]
+    upstream.seen.append(
+        {
+            "method": "WS",
+            "path": request.raw_path,
+            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "body": b"",
+        }
+    )
+    socket = web.WebSocketResponse()
+    await socket.prepare(request)
+    async for message in socket:
+        if message.type == web.WSMsgType.TEXT:
+            await socket.send_str(f"echo:{message.data}")
+    return socket
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
     app = web.Application()
     record = Upstream(free_port())
     app[UPSTREAM_KEY] = record
+    app.router.add_get("/ws/{room}", _websocket_echo)
     app.router.add_route("*", "/{tail:.*}", _handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
