@@ -22,11 +22,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-run
 
-# Initialize the embedded SQLite store on first use (prints the root password once),
-# then serve. Re-running `init` on an initialized store changes nothing.
+# The walkthrough, running: `gateway demo` sets up ./var/demo on first use (store, master
+# key, the walkthrough's users, an access key for `backup`; secrets printed once), serves a
+# demo object store behind the gateway, shows an allowed and a denied call with their audit
+# events, prints commands to try, and serves until Ctrl-C. Later runs reuse ./var/demo.
+# Flags go in DEMO_ARGS, e.g. `make run DEMO_ARGS="--port 8081 --upstream-port 9001"`.
 run: $(VENV)/.installed-run
-	$(BIN)/gateway init --config $(CONFIG)
-	$(BIN)/gateway serve --config $(CONFIG)
+	$(BIN)/gateway demo $(DEMO_ARGS)
 
 # The whole suite. The PostgreSQL half runs when GATEWAY_TEST_POSTGRES_DSN is set
 # (.ci/run sets it); without it those tests are reported as skipped.
