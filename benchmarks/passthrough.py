@@ -1,0 +1,127 @@
+"""
+A minimal pass-through proxy: the floor the gateway is compared against.
+
+A raw ASGI app (no framework) that forwards every request to one upstream over one
+shared ``aiohttp.ClientSession`` (opened in the lifespan with the same connector
+settings as ``gateway.app``) and streams the response back. No authentication, no
+routing, no audit: what is left is the cost of uvicorn + aiohttp's client, which the
+gateway pays too.
+
+Run: `PASSTHROUGH_UPSTREAM=http://127.0.0.1:9100 python benchmarks/passthrough.py
+[--port 9200]` (uvicorn, uvloop, httptools, one worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
+
+
+class PassThrough:
+    """Forward every HTTP request to ``upstream`` and stream the answer back."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        assert self.session is not None
+        target = self.upstream + scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name not in HOP_BY_HOP
+        ]
+        async with self.session.request(
+            scope["method"],
+            URL(target, encoded=True),
+            headers=headers,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as response:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [
+                        (name.lower(), value)
+                        for name, value in response.raw_headers
+                        if name.lower() not in HOP_BY_HOP
+                    ],
+                }
+            )
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # The same pool settings as gateway.app's upstream session.
+                self.session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(
+                        limit=1000, limit_per_host=256, ttl_dns_cache=60
+                    ),
+                    auto_decompress=False,
+                    cookie_jar=aiohttp.DummyCookieJar(),
+                    skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                )
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.session is not None:
+                    await self.session.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="minimal pass-through proxy")
+    parser.add_argument("--port", type=int, default=9200)
+    parser.add_argument("--upstream", default=os.environ.get("PASSTHROUGH_UPSTREAM"))
+    args = parser.parse_args()
+    if not args.upstream:
+        parser.error("give --upstream URL or set PASSTHROUGH_UPSTREAM")
+    uvicorn.run(
+        PassThrough(args.upstream),
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
