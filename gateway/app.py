@@ -191,18 +191,9 @@ class GatewayApp:
         upstream_status: int | None = None
         started = time.perf_counter()
         try:
-            if services is None:
-                raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
-            view = request_view(
-                scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
-            )
-            admission = await services.guard.admit(view, receive, attempt)
-            headers = upstream_headers(
-                view,
-                identity=identity_headers(admission, services.signer, request_id=request_id),
-                cookie_name=self.settings.session.cookie_name,
-            )
-            outcome = await services.forwarder.forward(
+            live = self._started()
+            view, admission, headers = await self._admit(live, scope, receive, attempt, request_id)
+            outcome = await live.forwarder.forward(
                 admission.match.upstream,
                 view,
                 forward_path=admission.match.forward_path,
@@ -217,7 +208,7 @@ class GatewayApp:
             if isinstance(exc, UpstreamError) and tracked.started:
                 log.warning("upstream %s broke off a response", exc.upstream)
             elif not tracked.started:
-                await send_error(tracked, exc, view, request_id=request_id)
+                await send_error(tracked, exc, attempt.view, request_id=request_id)
         except Exception:
             # A bug, not bad input: log it (no request data), answer 500 without detail.
             error_code = "InternalFailure"
@@ -230,7 +221,35 @@ class GatewayApp:
                     request_id=request_id,
                 )
         finally:
-            self._record(services, view, attempt, error_code, upstream_status, started)
+            self._record(services, attempt.view, attempt, error_code, upstream_status, started)
+
+    def _started(self) -> Services:
+        if self.services is None:
+            raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
+        return self.services
+
+    async def _admit(
+        self,
+        services: Services,
+        scope: Scope,
+        receive: Receive,
+        attempt: Attempt,
+        request_id: str,
+        *,
+        websocket: bool = False,
+    ) -> tuple[RequestView, Admission, list[tuple[str, str]]]:
+        # Build the view, run the guard, and prepare the headers the upstream receives.
+        view = request_view(
+            scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
+        )
+        attempt.view = view
+        admission = await services.guard.admit(view, receive, attempt, websocket=websocket)
+        headers = upstream_headers(
+            view,
+            identity=identity_headers(admission, services.signer, request_id=request_id),
+            cookie_name=self.settings.session.cookie_name,
+        )
+        return view, admission, headers
 
     def _record(
         self,
@@ -274,19 +293,12 @@ class GatewayApp:
         close_code: int | None = None
         started = time.perf_counter()
         try:
-            if services is None:
-                raise GatewayError("the gateway is starting", code="ServiceUnavailable", status=503)
-            view = request_view(
-                scope, trusted_proxies=services.guard.trusted_proxies, request_id=request_id
-            )
-            admission = await services.guard.admit(view, receive, attempt, websocket=True)
-            headers = upstream_headers(
-                view,
-                identity=identity_headers(admission, services.signer, request_id=request_id),
-                cookie_name=self.settings.session.cookie_name,
+            live = self._started()
+            view, admission, headers = await self._admit(
+                live, scope, receive, attempt, request_id, websocket=True
             )
             close_code = await forward_websocket(
-                services.session,
+                live.session,
                 admission.match.upstream,
                 view,
                 forward_path=admission.match.forward_path,
@@ -300,7 +312,7 @@ class GatewayApp:
             await send({"type": "websocket.close", "code": 1008})
         finally:
             status = 101 if close_code is not None else None
-            self._record(services, view, attempt, error_code, status, started)
+            self._record(services, attempt.view, attempt, error_code, status, started)
 
     async def _ready(self, send: Send) -> None:
         services = self.services

@@ -82,6 +82,7 @@ class Attempt:
     What is known about a request so far; the audit trail reads it even on failure.
     """
 
+    view: RequestView | None = None
     principal: Principal | None = None
     match: RouteMatch | None = None
     decision: Decision | None = None

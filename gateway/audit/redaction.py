@@ -15,6 +15,7 @@ as a second line of defence behind ``build_event``, which never adds one.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -142,4 +143,10 @@ def scrub_secrets(value: Any) -> Any:
 
 
 def is_secret_key(key: object) -> bool:
-    return re.sub(r"[-_]", "", str(key)).lower() in REDACTED_KEYS
+    return _is_secret_name(str(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_secret_name(name: str) -> bool:
+    # Cached: every event repeats the same few dozen key names.
+    return name.replace("-", "").replace("_", "").lower() in REDACTED_KEYS

@@ -61,22 +61,12 @@ class UserOperations(ServiceBase):
     async def update_user(
         self, user_name: str, *, new_user_name: str | None = None, new_path: str | None = None
     ) -> None:
-        values: Row = {}
-        if new_user_name is not None:
-            name = naming.check_name(new_user_name, field="NewUserName", max_length=64)
-            values.update(name=name, name_lower=name.lower())
-        if new_path is not None:
-            values["path"] = naming.check_path(new_path, field="NewPath")
+        values = _renamed(new_user_name, new_path, field="NewUserName", max_length=64)
         if not values:
             return
         async with self._write() as tx:
             row = await self._user_row(tx, user_name)
-            try:
-                await tx.update("users", {"id": row["id"]}, values)
-            except Conflict:
-                raise EntityAlreadyExists(
-                    f"User with name {new_user_name} already exists."
-                ) from None
+            await _update_named(tx, "users", row, values, f"User with name {new_user_name}")
 
     async def delete_user(self, user_name: str, *, force: bool = False) -> None:
         """
@@ -203,22 +193,12 @@ class UserOperations(ServiceBase):
     async def update_group(
         self, group_name: str, *, new_group_name: str | None = None, new_path: str | None = None
     ) -> None:
-        values: Row = {}
-        if new_group_name is not None:
-            name = naming.check_name(new_group_name, field="NewGroupName", max_length=128)
-            values.update(name=name, name_lower=name.lower())
-        if new_path is not None:
-            values["path"] = naming.check_path(new_path, field="NewPath")
+        values = _renamed(new_group_name, new_path, field="NewGroupName", max_length=128)
         if not values:
             return
         async with self._write() as tx:
             row = await self._group_row(tx, group_name)
-            try:
-                await tx.update("groups", {"id": row["id"]}, values)
-            except Conflict:
-                raise EntityAlreadyExists(
-                    f"Group with name {new_group_name} already exists."
-                ) from None
+            await _update_named(tx, "groups", row, values, f"Group with name {new_group_name}")
 
     async def delete_group(self, group_name: str, *, force: bool = False) -> None:
         """
@@ -241,3 +221,20 @@ class UserOperations(ServiceBase):
             await tx.delete("inline_policies", owner)
             await tx.delete("policy_attachments", owner)
             await tx.delete("groups", {"id": row["id"]})
+
+
+def _renamed(new_name: str | None, new_path: str | None, *, field: str, max_length: int) -> Row:
+    values: Row = {}
+    if new_name is not None:
+        name = naming.check_name(new_name, field=field, max_length=max_length)
+        values.update(name=name, name_lower=name.lower())
+    if new_path is not None:
+        values["path"] = naming.check_path(new_path, field="NewPath")
+    return values
+
+
+async def _update_named(tx: Transaction, table: str, row: Row, values: Row, entity: str) -> None:
+    try:
+        await tx.update(table, {"id": row["id"]}, values)
+    except Conflict:
+        raise EntityAlreadyExists(f"{entity} already exists.") from None
