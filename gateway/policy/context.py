@@ -10,6 +10,7 @@ becomes a tuple: a single value is a set of one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,19 +24,31 @@ ContextValue = Scalar | Sequence[Scalar]
 _SCALARS = (str, int, float, bool, datetime, bytes)
 
 
+_EXACT_SCALARS = frozenset(_SCALARS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _lower(key: str) -> str:
+    # Context keys repeat from request to request; lowering each once is enough.
+    return key.lower()
+
+
 def _normalize(context: Mapping[str, ContextValue]) -> dict[str, tuple[Scalar, ...]]:
     values: dict[str, tuple[Scalar, ...]] = {}
     for key, value in context.items():
         if not isinstance(key, str):
             raise TypeError(f"context key `{key!r}` is not a string")
-        if isinstance(value, _SCALARS):
-            items: tuple[Scalar, ...] = (value,)
+        if type(value) in _EXACT_SCALARS or isinstance(value, _SCALARS):
+            items: tuple[Scalar, ...] = (value,)  # type: ignore[assignment]
         elif isinstance(value, Sequence) and all(isinstance(v, _SCALARS) for v in value):
             items = tuple(value)
         else:
             raise TypeError(f"context key `{key}`: unsupported value type")
-        lowered = key.lower()
-        values[lowered] = values.get(lowered, ()) + items
+        lowered = _lower(key)
+        if lowered in values:
+            values[lowered] += items
+        else:
+            values[lowered] = items
     return values
 
 
