@@ -4,7 +4,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-CONFIG ?= config/gateway.toml
 
 .PHONY: run test coverage lint install clean
 
