@@ -11,10 +11,11 @@ denies instead of being skipped.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.iam import IAM
 from gateway.iam.grants import Grants, PolicySource
@@ -67,6 +68,13 @@ def compile_grants(grants: Grants) -> CompiledGrants:
     return CompiledGrants(identity, boundary)
 
 
+@functools.lru_cache(maxsize=4)
+def _times(second: int) -> tuple[str, str]:
+    # aws:CurrentTime and aws:EpochTime change once a second, not once a request.
+    moment = datetime.fromtimestamp(second, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), str(second)
+
+
 def request_context(
     principal: Principal,
     view: RequestView,
@@ -78,9 +86,10 @@ def request_context(
     """
     Return the global condition keys AWS would set for this caller and request.
     """
+    current, epoch = _times(int(now.timestamp()))
     context: dict[str, ContextValue] = {
-        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": str(int(now.timestamp())),
+        "aws:CurrentTime": current,
+        "aws:EpochTime": epoch,
         "aws:SecureTransport": "true" if view.scheme in ("https", "wss") else "false",
         "aws:RequestedRegion": region,
         "aws:PrincipalArn": principal.session_issuer_arn or principal.arn,
