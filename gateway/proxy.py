@@ -17,6 +17,7 @@ the gateway's session cookie) and any client-sent ``X-Gateway-*`` or
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
@@ -129,6 +130,11 @@ async def _stream_request(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
+@functools.lru_cache(maxsize=256)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
 class Forwarder:
     """
     Forward requests to upstreams over one pooled client session.
@@ -161,11 +167,7 @@ class Forwarder:
         target = upstream.url.rstrip("/") + encode_path(forward_path)
         if query:
             target += "?" + query
-        timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=upstream.connect_timeout_seconds,
-            sock_read=upstream.read_timeout_seconds,
-        )
+        timeout = _timeout(upstream.connect_timeout_seconds, upstream.read_timeout_seconds)
         data: bytes | AsyncIterator[bytes] | None
         if body is not None:
             data = body
