@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
-import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,72 +34,52 @@ import aiohttp
 
 from gateway.app import create_app
 from gateway.cli import EXIT_INTERRUPTED, UsageError
-from gateway.cli.apply import Change, apply
-from gateway.cli.iamfile import IAMFile, load_iam_file
-from gateway.cli.init import DEFAULT_ROOT_EMAIL, sign_in_url
-from gateway.config import Settings, load_config
-from gateway.errors import ConfigError
-from gateway.iam import IAM, create_account, list_accounts, write_master_key
-from gateway.iam.models import Account
-from gateway.iam.passwords import generate_password
-from gateway.runtime import cipher_from_settings, store_from_settings
-from gateway.store import Store
+from gateway.cli.demo_setup import (
+    CONFIG_TEMPLATE,
+    CSV_HEADER,
+    HOST,
+    PACKAGED_IAM_FILE,
+    PROGRAM,
+    SAMPLE,
+    SOURCE_IAM_FILE,
+    Credentials,
+    DemoPaths,
+    demo_iam_file,
+    say,
+    set_up,
+    shown,
+    write_config,
+)
+from gateway.cli.iamfile import load_iam_file
+from gateway.config import Settings
 
 if TYPE_CHECKING:
     from gateway.demo.walkthrough import Servers
 
+__all__ = [
+    "BUCKETS",
+    "CONFIG_TEMPLATE",
+    "CSV_HEADER",
+    "DEFAULT_DIR",
+    "DEFAULT_PORT",
+    "DEFAULT_UPSTREAM_PORT",
+    "HOST",
+    "PACKAGED_IAM_FILE",
+    "PROGRAM",
+    "SAMPLE",
+    "SOURCE_IAM_FILE",
+    "Credentials",
+    "Demo",
+    "DemoPaths",
+    "demo_iam_file",
+    "register",
+    "run",
+]
+
 DEFAULT_DIR = Path("var") / "demo"
 DEFAULT_PORT = 8080
 DEFAULT_UPSTREAM_PORT = 9000
-HOST = "127.0.0.1"
 BUCKETS = ("backup", "other")
-PROGRAM = "backup"  # the walkthrough's program user, and its upstream and service name
-CSV_HEADER = ("Access key ID", "Secret access key")  # as the AWS console's download
-SAMPLE = "hello from the backup job\n"
-PACKAGED_IAM_FILE = Path(__file__).resolve().parents[1] / "demo" / "iam.toml"
-SOURCE_IAM_FILE = Path(__file__).resolve().parents[2] / "config" / "iam.toml"
-
-CONFIG_TEMPLATE = """\
-# Written by `gateway demo` on every run (ports from its flags). For a deployment,
-# start from config/gateway.toml, which documents every key.
-# Relative paths are resolved against the directory of this file.
-
-[server]
-host = "{host}"
-port = {port}
-public_url = "http://{host}:{port}"
-
-[store]
-url = "sqlite:///gateway.db"
-
-[secrets]
-master_key_file = "master.key"
-master_key_env = "GATEWAY_DEMO_MASTER_KEY"
-
-[audit]
-sink = "file"
-file = "audit.jsonl"
-
-[[upstreams]]
-name = "backup"
-url = "http://{host}:{upstream_port}"
-prefix = "/backup"
-service = "backup"
-strip_prefix = true
-
-[[upstreams.routes]]
-methods = ["PUT"]
-path = "/buckets/{{bucket}}/objects/{{key:path}}"
-action = "backup:PutObject"
-resource = "arn:aws:backup:{{region}}:{{account}}:bucket/{{bucket}}/{{key}}"
-condition_keys = {{ "backup:BucketName" = "{{bucket}}" }}
-
-[[upstreams.routes]]
-methods = ["GET", "HEAD"]
-path = "/buckets/{{bucket}}/objects/{{key:path}}"
-action = "backup:GetObject"
-resource = "arn:aws:backup:{{region}}:{{account}}:bucket/{{bucket}}/{{key}}"
-"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,45 +119,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 @dataclass(frozen=True, slots=True)
-class DemoPaths:
-    """
-    Where the demo keeps its files.
-    """
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "gateway.toml"
-
-    @property
-    def audit(self) -> Path:
-        return self.root / "audit.jsonl"
-
-    @property
-    def credentials(self) -> Path:
-        return self.root / f"{PROGRAM}-credentials.csv"
-
-    @property
-    def objects(self) -> Path:
-        return self.root / "objects"
-
-    @property
-    def sample(self) -> Path:
-        return self.root / "hello.txt"
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """
-    User ``backup``'s access key, as the demo's own client holds it.
-    """
-
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
 class Demo:
     """
     A set-up demo, ready to serve.
@@ -205,147 +143,12 @@ def run(args: argparse.Namespace) -> int:
     paths = DemoPaths(args.dir)
     iam_file = demo_iam_file()
     spec = load_iam_file(str(iam_file))
-    _say(f"gateway demo in {_shown(paths.root)} (kept for the next run; delete it to start over)")
-    _say("\n1. Set up the store and the walkthrough's IAM")
-    settings = _write_config(paths, args.port, args.upstream_port)
-    credentials, signin = asyncio.run(_set_up(settings, paths, spec, iam_file))
+    say(f"gateway demo in {shown(paths.root)} (kept for the next run; delete it to start over)")
+    say("\n1. Set up the store and the walkthrough's IAM")
+    settings = write_config(paths, args.port, args.upstream_port)
+    credentials, signin = asyncio.run(set_up(settings, paths, spec, iam_file))
     demo = Demo(settings, paths, args.upstream_port, credentials, signin)
     return _serve(demo, serve=not args.no_serve)
-
-
-def demo_iam_file() -> Path:
-    """
-    Return the walkthrough's IAM file: config/iam.toml in a source tree, else the packaged copy.
-    """
-    return SOURCE_IAM_FILE if SOURCE_IAM_FILE.is_file() else PACKAGED_IAM_FILE
-
-
-# --- 1. set up --------------------------------------------------------------------------------
-
-
-def _write_config(paths: DemoPaths, port: int, upstream_port: int) -> Settings:
-    try:
-        paths.root.mkdir(parents=True, exist_ok=True)
-        paths.config.write_text(
-            CONFIG_TEMPLATE.format(host=HOST, port=port, upstream_port=upstream_port),
-            encoding="utf-8",
-        )
-        if not paths.sample.exists():
-            paths.sample.write_text(SAMPLE, encoding="utf-8")
-    except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise ConfigError(
-            f"cannot write the demo's files: {reason}", file=str(paths.root)
-        ) from None
-    _say(f"   wrote {_shown(paths.config)}")
-    # The demo is self-contained: GATEWAY_* overrides meant for another setup do not apply.
-    return load_config(paths.config, environ={})
-
-
-async def _set_up(
-    settings: Settings, paths: DemoPaths, spec: IAMFile, iam_file: Path
-) -> tuple[Credentials, str]:
-    store = await store_from_settings(settings)
-    try:
-        applied = await store.migrate()
-        if applied:
-            _say(f"   created the store {settings.store.display_url} (schema {max(applied)})")
-        accounts = await list_accounts(store)
-        key_file = settings.secrets.master_key_file
-        if not key_file.exists():
-            if accounts:
-                # SECURITY: a new key would make every stored secret undecryptable.
-                raise ConfigError(
-                    "the demo store exists but its master key is missing; delete the "
-                    "directory to start over",
-                    file=str(key_file),
-                )
-            write_master_key(key_file)
-            _say(f"   created the master key {_shown(key_file)} (mode 0600)")
-        account = accounts[0] if accounts else await _create_account(store, spec)
-        iam = IAM(store, cipher_from_settings(settings), account_id=account.account_id)
-        await iam.seed_builtin_policies()
-        if accounts:
-            _say(
-                f"   reusing account {account.account_id}, root user {account.root_email} "
-                "(its password was printed at the first run)"
-            )
-        copy = " (the packaged copy of config/iam.toml)" if iam_file == PACKAGED_IAM_FILE else ""
-        _say(f"   applying {_shown(iam_file)}{copy}")
-        changes, notices = await apply(iam, spec, report=_print_plan)
-        if not changes:
-            _say("     no changes")
-        for notice in notices:
-            _say(f"     {notice.text}")
-        signin = sign_in_url(settings, await iam.get_account())
-        _say(f"   sign-in URL: {signin}")
-        return await _access_key(iam, paths), signin
-    finally:
-        await store.close()
-
-
-async def _create_account(store: Store, spec: IAMFile) -> Account:
-    password = generate_password(None)
-    account = await create_account(
-        store, root_email=DEFAULT_ROOT_EMAIL, root_password=password, alias=spec.account_alias
-    )
-    _say(f"   created account {account.account_id} with its root user {account.root_email}")
-    _say(f"     root password (shown once): {password}")
-    return account
-
-
-def _print_plan(changes: list[Change]) -> None:
-    for change in changes:
-        _say(f"     {change}")
-
-
-async def _access_key(iam: IAM, paths: DemoPaths) -> Credentials:
-    """
-    Reuse the key saved in the CSV file, or replace the user's keys with a new one.
-    """
-    saved = _read_credentials(paths.credentials)
-    keys = await iam.list_access_keys(PROGRAM)
-    if saved is not None and saved.access_key_id in {key.access_key_id for key in keys}:
-        _say(
-            f"   reusing access key {saved.access_key_id} of user {PROGRAM} "
-            f"(its secret is in {_shown(paths.credentials)})"
-        )
-        return saved
-    for key in keys:
-        # The demo's own keys; their secrets were lost with the CSV file.
-        await iam.delete_access_key(PROGRAM, key.access_key_id)
-        _say(f"   deleted access key {key.access_key_id} of user {PROGRAM} (secret not saved)")
-    new = await iam.create_access_key(PROGRAM)
-    credentials = Credentials(new.key.access_key_id, new.secret_access_key)
-    _write_credentials(paths.credentials, credentials)
-    _say(f"   created access key {credentials.access_key_id} for user {PROGRAM}")
-    _say(f"     secret access key (shown once): {credentials.secret_access_key}")
-    _say(f"     saved as {_shown(paths.credentials)} (mode 0600), like the console's download")
-    return credentials
-
-
-def _read_credentials(path: Path) -> Credentials | None:
-    try:
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return None
-    if len(rows) != 2 or tuple(rows[0]) != CSV_HEADER or len(rows[1]) != 2:
-        return None
-    return Credentials(rows[1][0], rows[1][1])
-
-
-def _write_credentials(path: Path, credentials: Credentials) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerow((credentials.access_key_id, credentials.secret_access_key))
-    # SECURITY: created 0600 and re-chmodded, in case an older file was more open.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.getvalue().encode("utf-8"))
-    finally:
-        os.close(fd)
 
 
 # --- 2-4. serve and show ----------------------------------------------------------------------
@@ -385,7 +188,7 @@ async def _run(demo: Demo, *, serve: bool) -> int:
             continue
         handled.append(signum)
     try:
-        _say("\n2. Start the demo object store and the gateway")
+        say("\n2. Start the demo object store and the gateway")
         async with walkthrough.running(
             create_app(demo.settings),
             host=HOST,
@@ -404,7 +207,7 @@ async def _run(demo: Demo, *, serve: bool) -> int:
                 else:
                     show.result()
                     if serve:
-                        _say(f"\nServing on {demo.settings.server.public_url} until Ctrl-C.")
+                        say(f"\nServing on {demo.settings.server.public_url} until Ctrl-C.")
                         watched = {stopped, servers.gateway, servers.upstream}
                         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                         if not stop.is_set():
@@ -415,10 +218,10 @@ async def _run(demo: Demo, *, serve: bool) -> int:
         for signum in handled:
             loop.remove_signal_handler(signum)
     if received:
-        _say("\nStopped the gateway and the object store.")
+        say("\nStopped the gateway and the object store.")
         return EXIT_INTERRUPTED if received[0] == signal.SIGINT else 0
     if not serve:
-        _say("\nStopped both servers (--no-serve); run without it to keep them serving.")
+        say("\nStopped both servers (--no-serve); run without it to keep them serving.")
     return 0
 
 
@@ -434,10 +237,10 @@ async def _show(demo: Demo, servers: Servers) -> None:
             session, servers, [f"{upstream}/buckets", f"{base}/_gateway/ready"]
         )
         buckets = ", ".join(BUCKETS)
-        _say(f"   object store  {upstream}  (buckets {buckets}; files in {_shown(paths.objects)})")
-        _say(f"   gateway       {base}  (upstream `{PROGRAM}` under /{PROGRAM}/)")
+        say(f"   object store  {upstream}  (buckets {buckets}; files in {shown(paths.objects)})")
+        say(f"   gateway       {base}  (upstream `{PROGRAM}` under /{PROGRAM}/)")
         offset = walkthrough.audit_offset(paths.audit)
-        _say(f"\n3. Call the gateway as user {PROGRAM} (SigV4, key {credentials.access_key_id})")
+        say(f"\n3. Call the gateway as user {PROGRAM} (SigV4, key {credentials.access_key_id})")
         calls = (
             ("its bucket: allowed by backup-write", "PUT", "backup", "hello.txt"),
             ("another bucket: nothing allows it", "GET", "other", "secret.txt"),
@@ -445,7 +248,7 @@ async def _show(demo: Demo, servers: Servers) -> None:
         for title, method, bucket, key in calls:
             path = f"/{PROGRAM}/buckets/{bucket}/objects/{key}"
             body = SAMPLE.encode() if method == "PUT" else b""
-            _say(f"   {method} {path}    ({title})")
+            say(f"   {method} {path}    ({title})")
             exchange = await walkthrough.signed_call(
                 session,
                 method,
@@ -457,11 +260,11 @@ async def _show(demo: Demo, servers: Servers) -> None:
                 body=body,
                 headers={"Content-Type": "text/plain"} if body else None,
             )
-            _say(f"   -> {exchange}")
+            say(f"   -> {exchange}")
         lines = await walkthrough.read_audit(paths.audit, offset, len(calls))
-        _say(f"   audit events ({_shown(paths.audit)}):")
+        say(f"   audit events ({shown(paths.audit)}):")
         for line in lines:
-            _say(f"   {line}")
+            say(f"   {line}")
         console = await walkthrough.has_route(session, demo.signin)
     _instructions(demo, console=console)
 
@@ -470,38 +273,19 @@ def _instructions(demo: Demo, *, console: bool) -> None:
     paths, credentials = demo.paths, demo.credentials
     base = demo.settings.server.public_url.rstrip("/")
     provider = f"aws:amz:{demo.settings.server.region}:{PROGRAM}"
-    csv_file = shlex.quote(_shown(paths.credentials))
+    csv_file = shlex.quote(shown(paths.credentials))
     put = f"{base}/{PROGRAM}/buckets/backup/objects/hello.txt"
     get = f"{base}/{PROGRAM}/buckets/other/objects/secret.txt"
     sigv4 = f'curl --aws-sigv4 "{provider}" --user "$AKID:$SECRET"'
-    _say("\n4. Try it yourself")
+    say("\n4. Try it yourself")
     note = "" if console else "  (console sign-in: coming with the console)"
-    _say(f"   sign-in link: {demo.signin}{note}")
-    _say(f"   as user {PROGRAM}, from another terminal (the secret is read from the CSV file):")
-    _say("")
-    _say(f"     AKID={credentials.access_key_id}")
-    _say(f"     SECRET=$(sed -n 2p {csv_file} | cut -d, -f2)")
-    _say(f"     {sigv4} -X PUT --data-binary @{shlex.quote(_shown(paths.sample))} {put}")
-    _say(f"     {sigv4} {get}")
-    _say(f"     tail -f {shlex.quote(_shown(paths.audit))}")
-    _say("")
-    _say("   The PUT is allowed (200), the GET denied (403 AccessDenied); each adds an audit line.")
-
-
-# --- output -----------------------------------------------------------------------------------
-
-
-def _say(text: str) -> None:
-    # Flushed line by line: the demo's output is read live, often through a pipe (make, tee).
-    print(text, flush=True)
-
-
-def _shown(path: Path) -> str:
-    """
-    ``path`` as a user would type it: relative to the working directory when inside it.
-    """
-    absolute = path.absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd()))
-    except ValueError:
-        return str(absolute)
+    say(f"   sign-in link: {demo.signin}{note}")
+    say(f"   as user {PROGRAM}, from another terminal (the secret is read from the CSV file):")
+    say("")
+    say(f"     AKID={credentials.access_key_id}")
+    say(f"     SECRET=$(sed -n 2p {csv_file} | cut -d, -f2)")
+    say(f"     {sigv4} -X PUT --data-binary @{shlex.quote(shown(paths.sample))} {put}")
+    say(f"     {sigv4} {get}")
+    say(f"     tail -f {shlex.quote(shown(paths.audit))}")
+    say("")
+    say("   The PUT is allowed (200), the GET denied (403 AccessDenied); each adds an audit line.")

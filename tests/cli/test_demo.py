@@ -241,8 +241,14 @@ def test_printed_curl_commands_work_against_a_live_demo(tmp_path: Path) -> None:
         assert "<Code>AccessDenied</Code>" in denied and denied.endswith(" 403")
         assert "is not authorized to perform: backup:GetObject" in denied
 
-        audit = (tmp_path / "demo" / "audit.jsonl").read_text(encoding="utf-8")
-        by_curl = [json.loads(line) for line in audit.splitlines() if "curl/" in line]
+        # The audit sink writes from a background task: wait for both lines to land.
+        by_curl: list[dict[str, object]] = []
+        for _ in range(100):
+            audit = (tmp_path / "demo" / "audit.jsonl").read_text(encoding="utf-8")
+            by_curl = [json.loads(line) for line in audit.splitlines() if "curl/" in line]
+            if len(by_curl) >= 2:
+                break
+            time.sleep(0.05)
         assert [e["decision"] for e in by_curl] == ["allowed", "implicitDeny"]
     finally:
         demo.send_signal(signal.SIGINT)

@@ -1,62 +1,37 @@
 """
-The declarative IAM file of ``gateway apply`` and ``gateway export``: TOML or JSON.
+Checks a decoded IAM file into specs, one helper per value type and one per section.
 
-``load_iam_file()`` reads and checks a file into frozen specs, so that a
-malformed file is refused, with the file and the location of the problem
-(``config/iam.toml: users[1].groups[0]: ...``), before anything is changed.
-``dump_toml()`` writes the same format back (for ``export``).
+Every error names its location (``users[1].groups[0]``), and names, paths, tags,
+documents and the password policy are checked with the service layer's own checks,
+so that a file that reads cleanly is one ``apply`` can carry out.
 
-The format (every key but ``name`` optional)::
-
-    account_alias = "example"          # left alone when omitted
-    prune = false                      # true: delete what the file does not name
-    [password_policy]                  # AWS's fields in snake_case; left alone when omitted
-    minimum_password_length = 12
-    [[policies]]                       # customer managed policies
-    name, path, description, document  # document: a table/object or JSON text
-    [[groups]]
-    name, path, policies, inline_policies
-    [[users]]
-    name, path, tags, groups, policies, inline_policies, permissions_boundary,
-    console = { password_reset_required = true }
-    [[roles]]
-    name, path, description, max_session_duration, trust_policy, tags, policies,
-    inline_policies, permissions_boundary
-
-``policies`` lists managed policy names (customer or AWS managed) or ARNs;
-``inline_policies`` maps a policy name to its document; ``tags`` maps keys to values.
+The outermost layer, like the rest of ``gateway.cli``.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-import re
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from gateway.cli.iamfile.specs import (
+    PASSWORD_POLICY_FIELDS,
+    Document,
+    GroupSpec,
+    IAMFile,
+    IAMFileError,
+    PolicySpec,
+    Ref,
+    RoleSpec,
+    UserSpec,
+)
 from gateway.errors import InvalidInput
 from gateway.iam import documents, naming
 from gateway.iam.base import check_tags
 from gateway.iam.documents import Kind
 from gateway.iam.passwords import PasswordPolicy
 from gateway.iam.roles import DEFAULT_SESSION_SECONDS
-
-# The password policy's keys: snake_case here, AWS's names on the service.
-PASSWORD_POLICY_FIELDS: dict[str, tuple[str, type]] = {
-    "minimum_password_length": ("MinimumPasswordLength", int),
-    "require_symbols": ("RequireSymbols", bool),
-    "require_numbers": ("RequireNumbers", bool),
-    "require_uppercase_characters": ("RequireUppercaseCharacters", bool),
-    "require_lowercase_characters": ("RequireLowercaseCharacters", bool),
-    "allow_users_to_change_password": ("AllowUsersToChangePassword", bool),
-    "max_password_age": ("MaxPasswordAge", int),
-    "password_reuse_prevention": ("PasswordReusePrevention", int),
-    "hard_expiry": ("HardExpiry", bool),
-}
 
 _TOP_KEYS = ("account_alias", "prune", "password_policy", "policies", "groups", "users", "roles")
 _POLICY_KEYS = ("name", "path", "description", "document")
@@ -82,137 +57,9 @@ _ROLE_KEYS = (
     "inline_policies",
     "permissions_boundary",
 )
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
-
-Document = dict[str, Any]
 
 
-class IAMFileError(InvalidInput):
-    """
-    The IAM file is malformed or names something that does not exist.
-    """
-
-    def __init__(self, file: str, where: str, message: str) -> None:
-        super().__init__(f"{file}: {where}: {message}" if where else f"{file}: {message}")
-        self.file = file
-        self.where = where
-
-
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """
-    A name in the file that refers to something else, and where it was written.
-    """
-
-    value: str
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class PolicySpec:
-    name: str
-    path: str
-    description: str
-    document: Document
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSpec:
-    name: str
-    path: str
-    policies: tuple[Ref, ...]
-    inline_policies: tuple[tuple[str, Document], ...]
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserSpec:
-    name: str
-    path: str
-    tags: tuple[tuple[str, str], ...]
-    groups: tuple[Ref, ...]
-    policies: tuple[Ref, ...]
-    inline_policies: tuple[tuple[str, Document], ...]
-    permissions_boundary: Ref | None
-    console: bool | None  # None: no login profile; else password_reset_required
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class RoleSpec:
-    name: str
-    path: str
-    description: str
-    max_session_duration: int
-    trust_policy: Document
-    tags: tuple[tuple[str, str], ...]
-    policies: tuple[Ref, ...]
-    inline_policies: tuple[tuple[str, Document], ...]
-    permissions_boundary: Ref | None
-    where: str
-
-
-@dataclass(frozen=True, slots=True)
-class IAMFile:
-    """
-    The desired state a file describes.
-    """
-
-    file: str
-    account_alias: str | None
-    prune: bool
-    password_policy: dict[str, object] | None  # AWS field names
-    policies: tuple[PolicySpec, ...]
-    groups: tuple[GroupSpec, ...]
-    users: tuple[UserSpec, ...]
-    roles: tuple[RoleSpec, ...]
-
-    def error(self, where: str, message: str) -> IAMFileError:
-        return IAMFileError(self.file, where, message)
-
-
-def load_iam_file(path: str) -> IAMFile:
-    """
-    Read and check an IAM file (``.toml`` or ``.json``).
-
-    Raises:
-        IAMFileError: the file cannot be read or is malformed; names the location.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise IAMFileError(path, "", "unsupported file type; expected `.toml` or `.json`")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IAMFileError(path, "", "file not found") from None
-    except UnicodeDecodeError:
-        raise IAMFileError(path, "", "the file is not UTF-8 text") from None
-    except OSError as exc:
-        reason = (exc.strerror or type(exc).__name__).lower()
-        raise IAMFileError(path, "", f"cannot read the file: {reason}") from None
-    if suffix == ".toml":
-        try:
-            data: object = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            message = str(exc)
-            position = _TOML_POSITION.search(message)
-            where = f"line {position.group(1)}" if position else ""
-            reason = _TOML_POSITION.sub("", message)
-            raise IAMFileError(
-                path, where, f"invalid TOML: {reason[:1].lower()}{reason[1:]}"
-            ) from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise IAMFileError(
-                path, f"line {exc.lineno}", f"invalid JSON: {exc.msg.lower()}"
-            ) from None
-    return _Reader(path).file(data)
-
-
-class _Reader:
+class Reader:
     """
     Checks the decoded file, one helper per value type; every error names its location.
     """
@@ -470,69 +317,3 @@ class _Reader:
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
-
-
-# --- writing the format back (export) ---------------------------------------------------------
-
-
-def dump_toml(data: Mapping[str, Any]) -> str:
-    """
-    Write an IAM file as TOML: documents as JSON in multi-line literal strings.
-
-    Args:
-        data: the structure ``load_iam_file`` reads, as plain values.
-    """
-    lines: list[str] = [
-        "# IAM state exported by `gateway export`; apply with `gateway apply FILE`."
-    ]
-    for key in ("account_alias", "prune"):
-        if key in data:
-            lines.append(f"{key} = {_toml_value(data[key])}")
-    if "password_policy" in data:
-        lines += ["", "[password_policy]"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in data["password_policy"].items()]
-    for section in ("policies", "groups", "users", "roles"):
-        for item in data.get(section, []):
-            lines += ["", f"[[{section}]]"]
-            tables: list[tuple[str, Mapping[str, Any]]] = []
-            for key, value in item.items():
-                if key == "inline_policies":
-                    tables.append((key, value))
-                else:
-                    lines.append(f"{key} = {_toml_value(value)}")
-            for key, value in tables:
-                lines.append(f"[{section}.{key}]")
-                lines += [f"{_toml_key(name)} = {_toml_value(doc)}" for name, doc in value.items()]
-    return "\n".join(lines) + "\n"
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.fullmatch(key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        # A JSON string is a valid TOML basic string (same escapes).
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    if isinstance(value, dict) and _is_document(value):
-        text = json.dumps(value, indent=2, ensure_ascii=False)
-        if "'''" not in text:
-            return f"'''\n{text}\n'''"
-        return json.dumps(json.dumps(value, ensure_ascii=False), ensure_ascii=False)
-    if isinstance(value, dict):
-        inner = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
-        return "{ " + inner + " }" if inner else "{}"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def _is_document(value: Mapping[str, Any]) -> bool:
-    return "Statement" in value
