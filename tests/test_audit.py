@@ -11,8 +11,9 @@ import logging
 import os
 import unicodedata
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import anyio
@@ -29,6 +30,7 @@ from gateway.audit import (
     encode_line,
     redact_query,
     sanitize_text,
+    scrub_secrets,
 )
 from gateway.config import AuditSettings
 from gateway.errors import ConfigError
@@ -428,6 +430,167 @@ def test_presigned_credentials_never_survive_redaction(name: str, value: str, be
 def test_format_characters_outside_the_bmp_are_escaped() -> None:
     """Tag characters and the Arabic letter mark are escaped like the bidi controls."""
     assert sanitize_text("a\U000e0041b\u061cc") == "a\\U000e0041b\\u061cc"
+
+
+# --- fast paths: caches and shortcuts keep every guarantee ----------------------------------------
+
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
+
+
+def _escaped_one_by_one(text: str) -> str:
+    """The rule sanitize_text implements, one character at a time."""
+
+    def escape(char: str) -> str:
+        code = ord(char)
+        if code < 0x100:
+            return f"\\x{code:02x}"
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+    return "".join(
+        escape(char) if unicodedata.category(char) in UNSAFE_CATEGORIES else char for char in text
+    )
+
+
+@given(st.text())
+def test_sanitize_text_escapes_exactly_the_unsafe_characters(text: str) -> None:
+    """The printable-text shortcut gives the same result as escaping character by character."""
+    assert sanitize_text(text, limit=10_000) == _escaped_one_by_one(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "logged"),
+    [
+        ("aws-cli/2.15.0\n", "aws-cli/2.15.0\\x0a"),
+        ("aws-cli/2.15.0\x7f", "aws-cli/2.15.0\\x7f"),
+        ("a\tb", "a\\x09b"),
+        ("boto3\x85x", "boto3\\x85x"),
+        ("curl\u2028{}", "curl\\u2028{}"),
+        ("abc\u202edef", "abc\\u202edef"),
+        ("zero\u200bwidth", "zero\\u200bwidth"),
+        ("lone\ud800", "lone\\ud800"),
+        # --- printable, left alone ---
+        ("a b\u00a0c", "a b\u00a0c"),
+        ("Ω/ü", "Ω/ü"),
+    ],
+)
+def test_one_unsafe_character_in_printable_text_is_escaped(text: str, logged: str) -> None:
+    """A single control, format or separator character in otherwise plain text is escaped."""
+    assert sanitize_text(text) == logged
+
+
+def test_truncation_happens_before_the_printable_shortcut() -> None:
+    """Long printable text is still cut, and an unsafe character past the cut is gone."""
+    assert sanitize_text("a" * 20 + "\n", limit=10) == "a" * 10 + "...(truncated)"
+
+
+def test_presigned_query_is_redacted_on_every_request() -> None:
+    """Cached parameter verdicts redact a presigned URL's credentials again and again."""
+    query = (
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240501"
+        "&X-Amz-Date=20240501T123045Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host"
+        f"&X-Amz-Signature={SIGNATURE}"
+    )
+    for _ in range(3):
+        line = encode_line(_event(view=_view(query=query)))
+        assert SIGNATURE not in line and "AKIAIOSFODNN7EXAMPLE%2F" not in line
+        assert "X-Amz-Credential=REDACTED" in line and "X-Amz-Signature=REDACTED" in line
+
+
+def test_long_parameter_names_are_checked_without_the_cache() -> None:
+    """A parameter name too long to cache is still recognized as a credential."""
+    name = "x" * 300 + "-signature"
+    assert redact_query(f"a=1&{name}=abc") == f"a=1&{name}=REDACTED"
+    assert redact_query(f"{'y' * 300}=abc\n") == f"{'y' * 300}=abc\\x0a"
+
+
+def test_control_character_in_the_query_is_escaped() -> None:
+    """A query value with CR/LF is escaped after redaction, so the event stays on one line."""
+    logged = redact_query("a=1%0A&b=x\r\ny&X-Amz-Signature=abc\n")
+    assert logged == "a=1%0A&b=x\\x0d\\x0ay&X-Amz-Signature=REDACTED"
+
+
+def test_user_identity_is_a_fresh_copy_for_each_event() -> None:
+    """Editing one event's userIdentity, even nested, never changes the next event's."""
+    for principal in (_user(), _role_session()):
+        first = _event(principal=principal)
+        expected = json.loads(json.dumps(first["userIdentity"]))
+        first["userIdentity"]["arn"] = "forged"
+        first["userIdentity"].get("sessionContext", {}).get("attributes", {})["x"] = "forged"
+        assert _event(principal=principal)["userIdentity"] == expected
+
+
+def test_equal_principals_with_different_fields_get_their_own_identity() -> None:
+    """The identity cache tells apart principals that differ in one field."""
+    first = _event(principal=_user(user_name="alice"))["userIdentity"]
+    second = _event(principal=_user(user_name="bob"))["userIdentity"]
+    assert (first["userName"], second["userName"]) == ("alice", "bob")
+
+
+def test_principal_with_unhashable_tags_still_gets_an_identity() -> None:
+    """A principal that cannot be a cache key is described all the same."""
+    principal = _user(tags=[("team", "ops")])
+    assert _event(principal=principal)["userIdentity"]["userName"] == "backup"
+
+
+@pytest.mark.parametrize(
+    ("now", "logged"),
+    [
+        (NOW.replace(microsecond=999_999), "2024-05-01T12:30:45Z"),
+        (NOW + timedelta(seconds=1), "2024-05-01T12:30:46Z"),
+        (
+            datetime(2024, 5, 1, 18, 0, 45, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+            "2024-05-01T12:30:45Z",
+        ),
+        (datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC), "1969-12-31T23:59:59Z"),
+        (datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), "9999-12-31T23:59:59Z"),
+    ],
+)
+def test_event_time_is_cut_to_the_second_in_utc(now: datetime, logged: str) -> None:
+    """The cached time string is the UTC second the request arrived in, never rounded up."""
+    assert _event(now=now)["eventTime"] == logged
+
+
+JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+KEYS = st.one_of(
+    st.sampled_from(["ok", "Password", "session_token", "SET-COOKIE", "Secret-Key", "token"]),
+    st.text(max_size=6),
+)
+JSON_TREES = st.recursive(
+    JSON_LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.lists(children, max_size=3).map(tuple),
+        st.dictionaries(KEYS, children, max_size=4),
+        st.dictionaries(KEYS, children, max_size=3).map(MappingProxyType),
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(KEYS, JSON_TREES, max_size=5))
+def test_encode_line_is_scrub_then_dump(event: dict[str, Any]) -> None:
+    """Whether or not the copy is skipped, the line is that of the scrubbed event."""
+    expected = json.dumps(
+        scrub_secrets(event), ensure_ascii=True, allow_nan=False, separators=(",", ":")
+    )
+    assert encode_line(event) == expected + "\n"
+
+
+def test_secret_key_added_to_a_built_event_is_still_dropped() -> None:
+    """A sink does not trust an event's origin: a secret key nested in it is dropped."""
+    event = _event(extra={"attempt": 1})
+    encode_line(event)  # its key names are now known to be safe
+    event["userIdentity"]["SessionToken"] = SESSION_TOKEN
+    event["resources"].append({"ARN": "x", "password": "hunter2"})
+    line = encode_line(event)
+    assert SESSION_TOKEN not in line and "hunter2" not in line
+    assert json.loads(line)["resources"][-1] == {"ARN": "x"}
 
 
 # --- the auditor ---------------------------------------------------------------------------------

@@ -9,13 +9,19 @@ SECURITY: the event is built from an allowlist. Of the request headers only
 query string goes through ``redact_query`` and every string through
 ``sanitize_text`` (truncated, control and bidi characters escaped); ``extra``
 loses its secret-named keys. See ``gateway.audit.redaction``.
+
+Built once per request, in the request path: what repeats from one request to the
+next (a principal's ``userIdentity``, an action's split, the time string of the
+current second) is computed once and cached, in bounded caches, from inputs that
+fully determine it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias
 
 from gateway.audit.redaction import TRUNCATED, is_secret_key, redact_query, sanitize_text
@@ -33,11 +39,26 @@ MAX_USER_AGENT_CHARS: Final = 256
 MAX_ERROR_CODE_CHARS: Final = 128
 MAX_EXTRA_DEPTH: Final = 6
 
+_ISO_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_SECOND: Final = timedelta(seconds=1)
+
 
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        # Exact integer seconds (a float timestamp can round up near year 9999).
+        seconds = (moment - _EPOCH) // _ONE_SECOND
+    except TypeError:  # a tzinfo without an offset: astimezone reads it as local time
+        return moment.astimezone(UTC).strftime(_ISO_FORMAT)
+    return _iso_second(seconds)
+
+
+@functools.lru_cache(maxsize=64)
+def _iso_second(seconds: int) -> str:
+    # Cached: every request of the same second shares its eventTime.
+    return (_EPOCH + timedelta(seconds=seconds)).strftime(_ISO_FORMAT)
 
 
 def _text(value: str | None, *, limit: int) -> str | None:
@@ -47,6 +68,12 @@ def _text(value: str | None, *, limit: int) -> str | None:
 def _split_action(action: str | None) -> tuple[str | None, str | None]:
     if not action:
         return None, None
+    return _split_known_action(action)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_known_action(action: str) -> tuple[str | None, str | None]:
+    # Cached: actions come from the configured routes, a small set.
     service, colon, name = action.partition(":")
     if not colon:
         return None, sanitize_text(action)
@@ -60,6 +87,19 @@ def _compact(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _user_identity(principal: Principal | None) -> dict[str, Any]:
     if principal is None or principal.type is PrincipalType.ANONYMOUS:
         return {"type": PrincipalType.ANONYMOUS.value}
+    try:
+        identity = _cached_identity(principal)
+    except TypeError:  # an unhashable field (a list for tags): nothing to cache on
+        identity = _identity_of(principal)
+    # Each event gets its own copy: a sink that edits its event must not edit the cache.
+    return _copy_dicts(identity)
+
+
+def _copy_dicts(value: dict[str, Any]) -> dict[str, Any]:
+    return {key: _copy_dicts(item) if type(item) is dict else item for key, item in value.items()}
+
+
+def _identity_of(principal: Principal) -> dict[str, Any]:
     identity = _compact(
         {
             "type": principal.type.value,
@@ -74,6 +114,11 @@ def _user_identity(principal: Principal | None) -> dict[str, Any]:
     if session:
         identity["sessionContext"] = session
     return identity
+
+
+# INVARIANT: Principal is a frozen dataclass compared and hashed on every field, and
+# _identity_of reads nothing else, so equal principals have equal identities.
+_cached_identity: Final = functools.lru_cache(maxsize=1024)(_identity_of)
 
 
 def _session_context(principal: Principal) -> dict[str, Any]:
