@@ -40,6 +40,7 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Iterable
+from itertools import islice
 from typing import Final
 from urllib.parse import quote
 
@@ -75,6 +76,16 @@ _REFUSED_CATEGORIES: Final = frozenset(("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"
 # RFC 9110 §5.6.2 token, restricted to uppercase like nginx: methods are case-sensitive, and a
 # lowercase `get` that a lenient upstream treats as GET must not dodge a GET route.
 _METHOD: Final = re.compile(r"[A-Z][A-Z0-9!#$%&'*+.^_`|~-]*")
+# A path that normalizes to itself: `/`, or non-empty segments of RFC 3986 pchars but `%` and
+# `;`, none starting with `.`, and an optional trailing slash. So no escape, dot segment, `//`,
+# backslash, control or non-ASCII character; most requests match, and skip the byte loop.
+# INVARIANT: the rules of `normalize_path` return every path this matches unchanged.
+_PLAIN_PATH: Final = re.compile(
+    r"/|(?:/[A-Za-z0-9_~!$&'()*+,=:@-][A-Za-z0-9._~!$&'()*+,=:@-]*)+/?", re.ASCII
+)
+# An IPv4 address as `str(ipaddress.ip_address(...))` writes it: no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PLAIN_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}", re.ASCII)
 
 
 def normalize_path(raw_path: str) -> str:
@@ -94,6 +105,8 @@ def normalize_path(raw_path: str) -> str:
         InvalidInput: the path is ambiguous or malformed (400 ``InvalidURI``), or
             longer than ``MAX_PATH_BYTES`` (414 ``RequestURITooLong``).
     """
+    if len(raw_path) <= MAX_PATH_BYTES and _PLAIN_PATH.fullmatch(raw_path):
+        return raw_path  # already normalized
     try:
         raw = raw_path.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
@@ -187,14 +200,17 @@ def request_view(
         )
     # SECURITY: RFC 9112 §3.2: a request with several Host fields is answered 400; which of
     # them an upstream would pick is exactly what a host-based routing bypass needs.
-    if sum(1 for name, _ in headers if name == "host") > 1:
+    if [name for name, _ in headers].count("host") > 1:
         raise InvalidInput("more than one `Host` header", code="InvalidRequest")
     raw_bytes = scope.get("raw_path")
     if isinstance(raw_bytes, bytes | bytearray):
         # A `?` in raw_path can only be the query delimiter (a literal one is `%3F`).
         raw_bytes = bytes(raw_bytes).partition(b"?")[0]
         raw_path = raw_bytes.decode("latin-1")
-        path = normalize_path(raw_bytes.decode("utf-8", "surrogateescape"))
+        # ASCII reads the same in latin-1 and UTF-8; decode only what differs.
+        path = normalize_path(
+            raw_path if raw_path.isascii() else raw_bytes.decode("utf-8", "surrogateescape")
+        )
     else:
         # Lone surrogates (undecodable bytes a server let through) encode to bytes that
         # normalize_path then refuses as not UTF-8, instead of raising here.
@@ -293,25 +309,29 @@ def _clip(raw: bytes, limit: int = 80) -> str:
 
 
 def _headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    headers: list[tuple[str, str]] = []
-    total = 0
-    for name, value in raw:
-        total += len(name) + len(value)
-        if len(headers) >= MAX_HEADERS or total > MAX_HEADER_BYTES:
-            raise InvalidInput(
-                f"the request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes",
-                code="RequestHeaderSectionTooLarge",
-                status=431,
-            )
-        headers.append((bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1")))
-    return tuple(headers)
+    items = list(islice(raw, MAX_HEADERS + 1))  # one too many is enough to refuse
+    if len(items) > MAX_HEADERS or (
+        sum([len(name) + len(value) for name, value in items]) > MAX_HEADER_BYTES
+    ):
+        raise InvalidInput(
+            f"the request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes",
+            code="RequestHeaderSectionTooLarge",
+            status=431,
+        )
+    # str(buffer, encoding) decodes bytes, bytearray and memoryview alike.
+    return tuple([(str(name, "latin-1").lower(), str(value, "latin-1")) for name, value in items])
 
 
 def _client_ip(
     scope: Scope, headers: tuple[tuple[str, str], ...], trusted: tuple[IPNetwork, ...]
 ) -> str:
     client = scope.get("client")
-    peer = _parse_ip(str(client[0])) if client else None
+    if not client:
+        return ""
+    host = str(client[0])
+    if not trusted and _PLAIN_IPV4.fullmatch(host):
+        return host  # what the general path returns for it, without building an address
+    peer = _parse_ip(host)
     if peer is None:
         return ""
     if not _is_trusted(peer, trusted):

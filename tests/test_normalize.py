@@ -5,6 +5,7 @@ Tests for gateway.normalize: path normalization, canonical encoding, the Request
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Sequence
 
@@ -513,3 +514,100 @@ def test_parse_trusted_proxies() -> None:
     assert [str(network) for network in parsed] == ["10.0.0.0/8", "fd00::/8", "192.0.2.1/32"]
     with pytest.raises(ValueError, match="does not appear to be"):
         parse_trusted_proxies(["ten.0.0.0/8"])
+
+
+# --- fast paths agree with the general rules -----------------------------------------------------
+
+
+def _reference_normalize(raw: str) -> str:
+    """RFC 3986 §5.2.4 over a path of plain ASCII characters; `..` above the root is refused."""
+    segments: list[str] = []
+    for segment in raw.split("/")[1:]:
+        if segment == "..":
+            if not segments:
+                raise InvalidInput("climbs above the root", code="InvalidURI")
+            segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    trailing = raw.split("/")[-1] in ("", ".", "..") and bool(segments)
+    return "/" + "/".join(segments) + ("/" if trailing else "")
+
+
+_PLAIN_PIECES = st.sampled_from(
+    ["/", "/", "/", ".", "..", "a", "Z", "0", "-", "_", "~", "!", "$", "&", "'", "(", "*", ":", "@"]
+)
+
+
+@given(st.lists(_PLAIN_PIECES, max_size=16).map(lambda parts: "/" + "".join(parts)))
+def test_plain_ascii_paths_follow_the_dot_segment_rules(raw: str) -> None:
+    """Paths without escapes normalize by RFC 3986 alone, whether or not they take the fast path."""
+    try:
+        expected = _reference_normalize(raw)
+    except InvalidInput:
+        with pytest.raises(InvalidInput, match="climbs above the root"):
+            normalize_path(raw)
+    else:
+        assert normalize_path(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["/" + "a" * (MAX_PATH_BYTES - 1), "/" + "a/" * (MAX_PATH_BYTES // 2 - 1) + "b"],
+    ids=["one-segment", "many-segments"],
+)
+def test_plain_paths_at_the_limit(raw: str) -> None:
+    """A plain path of exactly MAX_PATH_BYTES passes; one byte more is refused with 414."""
+    assert len(raw) == MAX_PATH_BYTES
+    assert normalize_path(raw) == raw
+    with pytest.raises(InvalidInput) as info:
+        normalize_path(raw + "c")
+    assert info.value.status == 414
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted", "expected"),
+    [
+        # dotted quads as the general path writes them come back as they are
+        ("192.0.2.1", (), "192.0.2.1"),
+        ("100.64.0.9", (), "100.64.0.9"),
+        ("255.255.255.255", (), "255.255.255.255"),
+        # anything else is parsed: leading zeros and stray dots are not addresses
+        ("010.0.0.1", (), ""),
+        ("192.0.2.1.", (), ""),
+        ("256.0.0.1", (), ""),
+        (" 192.0.2.1", (), "192.0.2.1"),
+        ("192.0.2.1:8080", (), "192.0.2.1"),
+        ("::FFFF:192.0.2.1", (), "192.0.2.1"),
+        ("2001:DB8::1", (), "2001:db8::1"),
+        # with trusted proxies every peer takes the general path
+        ("192.0.2.1", ("10.0.0.0/8",), "192.0.2.1"),
+        ("10.0.0.1", ("10.0.0.0/8",), "198.51.100.7"),
+    ],
+)
+def test_request_view_client_ip_forms(peer: str, trusted: tuple[str, ...], expected: str) -> None:
+    """The peer address is reported in its canonical form, or as "" when it is not one."""
+    scope = _scope(headers=[(b"x-forwarded-for", b"198.51.100.7")], client=(peer, 1))
+    view = request_view(scope, trusted_proxies=parse_trusted_proxies(trusted))
+    assert view.client_ip == expected
+
+
+def test_request_view_decodes_any_bytes_like_header() -> None:
+    """Header names and values may be bytes, bytearray or memoryview; all decode as latin-1."""
+    headers = [
+        (b"Host", b"example.test"),
+        (bytearray(b"X-A"), bytearray(b"caf\xe9")),
+        (memoryview(b"X-B"), memoryview(b"2")),
+    ]
+    scope = _scope()
+    scope["headers"] = headers
+    view = request_view(scope)
+    assert view.headers == (("host", "example.test"), ("x-a", "café"), ("x-b", "2"))
+
+
+def test_request_view_refuses_endless_headers() -> None:
+    """Headers from a generator are read only up to the first one too many."""
+    scope = _scope()
+    scope["headers"] = itertools.repeat((b"x-a", b"1"))
+    with pytest.raises(InvalidInput) as info:
+        request_view(scope)
+    assert info.value.status == 431

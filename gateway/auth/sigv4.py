@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Sequence
+from itertools import product
 from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 from gateway.auth.sigv4_parse import ALGORITHM, TERMINATOR
@@ -22,7 +23,25 @@ from gateway.errors import AuthError
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*", re.ASCII)
+_UNRESERVED_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+_UNRESERVED_OR_ESCAPE = re.compile(r"[A-Za-z0-9_.~%-]*", re.ASCII)
+# A query already in canonical form, but for its order and any `=` inside a value:
+# unreserved characters, `&`, `=` and escapes of reserved bytes in uppercase hex, that is
+# of every byte but `-` 2D, `.` 2E, `0-9` 30-39, `A-Z` 41-5A, `_` 5F, `a-z` 61-7A, `~` 7E.
+_RESERVED_ESCAPE = r"%(?:[01][0-9A-F]|2[0-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
+_CANONICAL_QUERY = re.compile(
+    rf"[A-Za-z0-9_.~&=-]*(?:{_RESERVED_ESCAPE}[A-Za-z0-9_.~&=-]*)*", re.ASCII
+)
+# A path that is its own canonical URI under any flags: `/`, or non-empty segments of
+# unreserved characters, none starting with `.`, and an optional trailing slash.
+_PLAIN_PATH = re.compile(r"/|(?:/[A-Za-z0-9_~-][A-Za-z0-9_.~-]*)+/?", re.ASCII)
+# The canonical form of every `%XX` escape, whatever the case of its hex digits: the
+# character itself when it is unreserved (`%7e` is `~`), else the escape in uppercase.
+_CANONICAL_ESCAPES = {
+    f"{high}{low}": chr(byte) if chr(byte) in _UNRESERVED_CHARS else f"%{byte:02X}"
+    for byte in range(256)
+    for high, low in product(*({digit, digit.lower()} for digit in f"{byte:02X}"))
+}
 
 
 def canonical_uri(raw_path: str, *, double_encode: bool = True, normalize: bool = True) -> str:
@@ -35,6 +54,8 @@ def canonical_uri(raw_path: str, *, double_encode: bool = True, normalize: bool 
     Non-ASCII characters are encoded as UTF-8.
     """
     path = raw_path or "/"
+    if _PLAIN_PATH.fullmatch(path):
+        return path  # no dot segment or `//` to remove, nothing to encode
     if normalize:
         path = _remove_dot_segments(path) or "/"
     if double_encode:
@@ -52,15 +73,19 @@ def canonical_query(query_string: str, *, presigned: bool = False) -> str:
     """
     if not query_string:
         return ""
+    # Fast path for what clients send: when the query is canonical already but for its
+    # order, each name encodes to itself, and so does each value without a `=` in it.
+    encoded = _CANONICAL_QUERY.fullmatch(query_string) is not None
     pairs = []
     for part in query_string.split("&"):
         if not part:
             continue
         name, _, value = part.partition("=")
-        name = _encode_component(name)
+        if not encoded or "=" in value:
+            name, value = _encode_component(name), _encode_component(value)
         if presigned and name == "X-Amz-Signature":
             continue
-        pairs.append((name, _encode_component(value)))
+        pairs.append((name, value))
     pairs.sort()
     return "&".join([f"{name}={value}" for name, value in pairs])
 
@@ -185,9 +210,22 @@ def join_canonical_request(
 
 
 def _encode_component(text: str) -> str:
-    if "%" not in text and _UNRESERVED.fullmatch(text):
-        return text  # fast path: already canonical
+    if _UNRESERVED_OR_ESCAPE.fullmatch(text):
+        canonical = _canonical_escapes(text)
+        if canonical is not None:
+            return canonical
     return quote_from_bytes(unquote_to_bytes(text), safe="~")
+
+
+def _canonical_escapes(text: str) -> str | None:
+    # Decoding and re-encoding text that holds no reserved character but `%` is the same
+    # as canonicalizing each of its escapes on its own; None for a `%` without two hex
+    # digits after it, which decoding keeps as it is.
+    head, *escaped = text.split("%")
+    try:
+        return head + "".join([_CANONICAL_ESCAPES[part[:2]] + part[2:] for part in escaped])
+    except KeyError:
+        return None
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import product
 from urllib.parse import unquote
 
 from gateway.errors import AuthError
@@ -26,7 +27,8 @@ MAX_VALUE_LENGTH = 8192  # Authorization header, each auth query parameter, the 
 MAX_SIGNED_HEADERS = 128
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
-_QUERY_AUTH = "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"
+_QUERY_AUTH = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"})
+_QUERY_REQUIRED = _QUERY_AUTH | {"X-Amz-Date", "X-Amz-SignedHeaders", "X-Amz-Expires"}
 _AUTH_HEADERS = frozenset(
     {"authorization", "x-amz-date", "date", "x-amz-security-token", "x-amz-content-sha256"}
 )
@@ -55,10 +57,22 @@ _MONTHS = {
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{1,128}", re.ASCII)
 _SCOPE_DATE = re.compile(r"[0-9]{8}", re.ASCII)
 _SCOPE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+# The checks of `_parse_credential` in one pattern, all but the calendar one.
+_CREDENTIAL = re.compile(
+    rf"({_ACCESS_KEY_ID.pattern})/({_SCOPE_DATE.pattern})/({_SCOPE_NAME.pattern})/"
+    rf"({_SCOPE_NAME.pattern})/{TERMINATOR}",
+    re.ASCII,
+)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+", re.ASCII)
 _SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _EXPIRES = re.compile(r"[0-9]{1,9}", re.ASCII)
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
+# What each `%XX` escape of an ASCII byte decodes to, whatever the case of its hex digits.
+_ASCII_ESCAPES = {
+    f"{high}{low}": chr(byte)
+    for byte in range(128)
+    for high, low in product(*({digit, digit.lower()} for digit in f"{byte:02X}"))
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +141,7 @@ def parse_authorization(view: RequestView) -> SignedRequest | None:
     if header is not None and not header.lstrip()[:3].upper() == "AWS":
         header = None  # another scheme: not ours to judge
     params = _query_auth_params(view.query_string) if "X-Amz-" in view.query_string else {}
-    in_query = any(name in params for name in _QUERY_AUTH)
+    in_query = not _QUERY_AUTH.isdisjoint(params)
     if header is not None and in_query:
         raise AuthError(
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter "
@@ -223,8 +237,7 @@ def _parse_query_form(
     view: RequestView, headers: dict[str, list[str]], params: dict[str, str]
 ) -> SignedRequest:
     code = "AuthorizationQueryParametersError"
-    required = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature", "X-Amz-Date")
-    if any(name not in params for name in (*required, "X-Amz-SignedHeaders", "X-Amz-Expires")):
+    if not _QUERY_REQUIRED <= params.keys():
         raise _query_error(
             "Query-string authentication version 4 requires the X-Amz-Algorithm, "
             "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
@@ -266,41 +279,61 @@ def _query_auth_params(query_string: str) -> dict[str, str]:
     params: dict[str, str] = {}
     for part in query_string.split("&"):
         raw_name, _, raw_value = part.partition("=")
-        name = unquote(raw_name, errors="replace")
+        name = _unquote(raw_name) if "%" in raw_name else raw_name
         if name not in _QUERY_PARAMS:
             continue
         if name in params:
             raise _query_error(f"{name} appears more than once in the query string")
         if len(raw_value) > MAX_VALUE_LENGTH:
             raise _query_error(f"{name} is longer than {MAX_VALUE_LENGTH} characters")
-        params[name] = unquote(raw_value, errors="replace")
+        params[name] = _unquote(raw_value) if "%" in raw_value else raw_value
     return params
 
 
+def _unquote(text: str) -> str:
+    head, *escaped = text.split("%")
+    try:
+        # Escapes of ASCII bytes decode one by one, as `unquote` decodes them together.
+        return head + "".join([_ASCII_ESCAPES[part[:2]] + part[2:] for part in escaped])
+    except KeyError:  # an escape of a UTF-8 byte, or a `%` without two hex digits after it
+        return unquote(text, errors="replace")
+
+
 def _parse_credential(text: str, *, code: str) -> tuple[str, str, str, str]:
+    match = _CREDENTIAL.fullmatch(text)
+    if match is None or not _is_date(match[2]):
+        raise _credential_error(text, code)
+    return match[1], match[2], match[3], match[4]
+
+
+def _credential_error(text: str, code: str) -> AuthError:
+    # Say which check of `_CREDENTIAL` (or of the calendar) `text` fails, the first one.
     parts = text.split("/")
     if len(parts) != 5:
-        raise _error(
+        return _error(
             "Credential must have the form ACCESS_KEY_ID/YYYYMMDD/REGION/SERVICE/aws4_request",
             code,
         )
     access_key_id, date, region, service, terminator = parts
     if terminator != TERMINATOR:
-        raise _error(
+        return _error(
             "Credential should be scoped with a valid terminator: "
             f"'{TERMINATOR}', not '{_show(terminator)}'",
             code,
         )
     if _ACCESS_KEY_ID.fullmatch(access_key_id) is None:
-        raise _error("Credential has a malformed access key id", code)
-    if _SCOPE_DATE.fullmatch(date) is None or (
-        _datetime(int(date[:4]), int(date[4:6]), int(date[6:]), 0, 0, 0) is None
-    ):
-        raise _error(f"Credential has a malformed date '{_show(date)}': expected YYYYMMDD", code)
-    for what, value in (("region", region), ("service", service)):
-        if _SCOPE_NAME.fullmatch(value) is None:
-            raise _error(f"Credential has a malformed {what} '{_show(value)}'", code)
-    return access_key_id, date, region, service
+        return _error("Credential has a malformed access key id", code)
+    if _SCOPE_DATE.fullmatch(date) is None or not _is_date(date):
+        return _error(f"Credential has a malformed date '{_show(date)}': expected YYYYMMDD", code)
+    if _SCOPE_NAME.fullmatch(region) is None:
+        return _error(f"Credential has a malformed region '{_show(region)}'", code)
+    # INVARIANT: every other check passed, so the service is what `_CREDENTIAL` refused.
+    return _error(f"Credential has a malformed service '{_show(service)}'", code)
+
+
+def _is_date(text: str) -> bool:
+    # INVARIANT: `text` is eight digits.
+    return _datetime(int(text[:4]), int(text[4:6]), int(text[6:]), 0, 0, 0) is not None
 
 
 def _parse_signed_headers(view: RequestView, text: str, *, code: str) -> tuple[str, ...]:
