@@ -24,7 +24,6 @@ import json
 import logging
 import signal
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from gateway.http_errors import send_error
 from gateway.iam.naming import now as utc_now
 from gateway.normalize import request_view
 from gateway.proxy import Forwarder, forward_websocket, upstream_headers
+from gateway.request_ids import new_request_id
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 from gateway.types import Message, Receive, RequestView, Scope, Send
@@ -183,7 +183,7 @@ class GatewayApp:
 
     async def _proxy(self, scope: Scope, receive: Receive, send: Send) -> None:
         services = self.services
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         tracked = _TrackedSend(send)
         view: RequestView | None = None
         attempt = Attempt()
@@ -286,7 +286,7 @@ class GatewayApp:
         if connect["type"] != "websocket.connect":
             return
         services = self.services
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         view: RequestView | None = None
         attempt = Attempt()
         error_code: str | None = None

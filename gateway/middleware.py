@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from gateway.http_errors import send_error
 from gateway.normalize import request_view
 from gateway.policy import Decision, RequestContext
 from gateway.principal import Principal
+from gateway.request_ids import new_request_id
 from gateway.routing import RouteMatch
 from gateway.types import ASGIApp, Message, Receive, RequestView, Scope, Send
 
@@ -114,7 +114,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         services = self._edge.services or await self._start_lazily()
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         view: RequestView | None = None
         try:
             view = request_view(

@@ -38,13 +38,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-import uuid
 from collections.abc import Iterable
 from itertools import islice
 from typing import Final
 from urllib.parse import quote
 
 from gateway.errors import InvalidInput
+from gateway.request_ids import new_request_id
 from gateway.types import RequestView, Scope
 
 __all__ = [
@@ -178,7 +178,7 @@ def request_view(
         scope: the ASGI connection scope.
         trusted_proxies: CIDRs of reverse proxies whose ``X-Forwarded-For`` is
             believed; parse them once with ``parse_trusted_proxies()``.
-        request_id: the id to give the request; a fresh uuid4 hex when None.
+        request_id: the id to give the request; a fresh one when None.
 
     Returns:
         The view. ``client_ip`` is the direct peer, or, when that peer is a trusted
@@ -225,7 +225,7 @@ def request_view(
         headers=headers,
         scheme=str(scheme),
         client_ip=_client_ip(scope, headers, parse_trusted_proxies(trusted_proxies)),
-        request_id=uuid.uuid4().hex if request_id is None else request_id,
+        request_id=new_request_id() if request_id is None else request_id,
     )
 
 
