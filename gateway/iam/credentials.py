@@ -15,7 +15,7 @@ from datetime import datetime
 import pyotp
 
 from gateway.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
-from gateway.iam import models, naming, passwords
+from gateway.iam import models, naming, passwords, totp
 from gateway.iam.base import MAX_ACCESS_KEYS_PER_USER, MAX_MFA_DEVICES_PER_USER, ServiceBase
 from gateway.iam.crypto import Sealed
 from gateway.store import Conflict, Row, Transaction
@@ -281,7 +281,36 @@ class CredentialOperations(ServiceBase):
             Sealed(str(row["seed"]), str(row["seed_kid"])),
             context=_seed_context(str(row["serial_number"])),
         )
-        return pyotp.TOTP(seed)
+        return totp.device(seed)
+
+    async def verify_mfa_code(
+        self, owner: str, code: str, *, drift: int = totp.DEFAULT_DRIFT_STEPS
+    ) -> str | None:
+        """
+        Check an MFA code against the devices enabled for ``owner`` (a user id, or
+        ``root:<account id>``) and spend it: return the device's serial number, or
+        None when no device accepts it or the code was already used.
+
+        The accepted time step is inserted under a unique constraint, so a code is
+        accepted at most once, even by two replicas at the same moment (the loser
+        of that race is refused). Spending a code changes no authorization, so it
+        does not bump the generation marker.
+        """
+        now = self.clock()
+        async with self.store.transaction(write=True, bump=False) as tx:
+            devices = await tx.select("mfa_devices", {"owner": owner}, order_by=["serial_number"])
+            for row in devices:
+                step = totp.matching_step(self._totp(row), code, now, drift=drift)
+                if step is None:
+                    continue
+                serial = str(row["serial_number"])
+                spent: Row = {"serial_number": serial, "step": step}
+                try:
+                    await tx.insert("mfa_used_steps", spent)
+                except Conflict:
+                    return None  # SECURITY: replayed code
+                return serial
+        return None
 
     async def enable_mfa_device(
         self, user_name: str, serial_number: str, code1: str, code2: str
@@ -300,7 +329,7 @@ class CredentialOperations(ServiceBase):
                 raise LimitExceeded(
                     f"Cannot exceed quota for MFADevicesPerUser: {MAX_MFA_DEVICES_PER_USER}"
                 )
-            step = _consecutive_step(self._totp(row), code1, code2, self.clock())
+            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
             if step is None:
                 raise InvalidInput(
                     "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
@@ -353,21 +382,6 @@ class CredentialOperations(ServiceBase):
             )
         names = {str(user["id"]): str(user["name"]) for user in owners}
         return [_device(row, names.get(str(row["owner"]))) for row in rows]
-
-
-def _consecutive_step(totp: pyotp.TOTP, code1: str, code2: str, now: datetime) -> int | None:
-    """
-    Return the step of ``code1`` when ``code1`` and ``code2`` are consecutive codes
-    ending at most one step from now (RFC 6238 §5.2: allow one step of delay).
-    """
-    current = totp.timecode(now)
-    for first in (current - 2, current - 1, current):
-        # SECURITY: compare every candidate (no early exit on the first code alone).
-        ok1 = secrets.compare_digest(totp.generate_otp(first), str(code1))
-        ok2 = secrets.compare_digest(totp.generate_otp(first + 1), str(code2))
-        if ok1 and ok2:
-            return first
-    return None
 
 
 def _access_key(user_name: str, row: Row) -> models.AccessKey:
