@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 
-from gateway.errors import DeleteConflict, EntityAlreadyExists, InvalidInput
+from gateway.errors import DeleteConflict, InvalidInput
 from gateway.iam import documents, models, naming
-from gateway.iam.base import ServiceBase, check_tags, drop_tags, merge_tags
-from gateway.store import Conflict, Row
+from gateway.iam.base import check_tags
+from gateway.iam.identities import IdentityOperations
+from gateway.store import Row
 
 # AWS: a role's maximum session duration is 1 to 12 hours, 1 hour by default.
 MIN_SESSION_SECONDS = 3600
@@ -36,7 +37,7 @@ def _check_description(value: object) -> str:
     return value
 
 
-class RoleOperations(ServiceBase):
+class RoleOperations(IdentityOperations):
     """
     Roles (``AROA`` ids), assumed through STS for temporary credentials.
     """
@@ -69,15 +70,7 @@ class RoleOperations(ServiceBase):
             "tags": json.dumps(check_tags(tags)),
             "created_at": self._now(),
         }
-        async with self._write() as tx:
-            if permissions_boundary is not None:
-                row["permissions_boundary"] = str(
-                    (await self._policy_row(tx, permissions_boundary))["arn"]
-                )
-            try:
-                await tx.insert("roles", row)
-            except Conflict:
-                raise EntityAlreadyExists(f"Role with name {name} already exists.") from None
+        await self._create_identity("role", row, permissions_boundary)
         return self._role(row)
 
     async def get_role(self, role_name: str) -> models.Role:
@@ -85,11 +78,7 @@ class RoleOperations(ServiceBase):
             return self._role(await self._role_row(tx, role_name))
 
     async def list_roles(self, *, path_prefix: str = "/") -> list[models.Role]:
-        async with self._read() as tx:
-            rows = await tx.select(
-                "roles", {"account_id": self.account_id}, order_by=["name_lower"]
-            )
-        return [self._role(row) for row in rows if str(row["path"]).startswith(path_prefix)]
+        return [self._role(row) for row in await self._list_identities("role", path_prefix)]
 
     async def update_role(
         self,
@@ -125,26 +114,16 @@ class RoleOperations(ServiceBase):
             await tx.update("roles", {"id": row["id"]}, {"sessions_revoked_before": self._now()})
 
     async def tag_role(self, role_name: str, tags: object) -> None:
-        pairs = check_tags(tags)
-        async with self._write() as tx:
-            row = await self._role_row(tx, role_name)
-            await tx.update("roles", {"id": row["id"]}, {"tags": merge_tags(row["tags"], pairs)})
+        await self._tag("role", role_name, tags)
 
     async def untag_role(self, role_name: str, tag_keys: list[str]) -> None:
-        async with self._write() as tx:
-            row = await self._role_row(tx, role_name)
-            await tx.update("roles", {"id": row["id"]}, {"tags": drop_tags(row["tags"], tag_keys)})
+        await self._untag("role", role_name, tag_keys)
 
     async def put_role_permissions_boundary(self, role_name: str, boundary_arn: str) -> None:
-        async with self._write() as tx:
-            row = await self._role_row(tx, role_name)
-            policy = await self._policy_row(tx, boundary_arn)
-            await tx.update("roles", {"id": row["id"]}, {"permissions_boundary": policy["arn"]})
+        await self._set_boundary("role", role_name, boundary_arn)
 
     async def delete_role_permissions_boundary(self, role_name: str) -> None:
-        async with self._write() as tx:
-            row = await self._role_row(tx, role_name)
-            await tx.update("roles", {"id": row["id"]}, {"permissions_boundary": None})
+        await self._set_boundary("role", role_name, None)
 
     async def delete_role(self, role_name: str, *, force: bool = False) -> None:
         """

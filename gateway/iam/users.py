@@ -8,11 +8,12 @@ import json
 
 from gateway.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded
 from gateway.iam import models, naming
-from gateway.iam.base import MAX_GROUPS_PER_USER, ServiceBase, check_tags, drop_tags, merge_tags
+from gateway.iam.base import MAX_GROUPS_PER_USER, check_tags
+from gateway.iam.identities import IdentityOperations
 from gateway.store import Conflict, Row, Transaction
 
 
-class UserOperations(ServiceBase):
+class UserOperations(IdentityOperations):
     """
     Users (``AIDA`` ids, names unique case-insensitively) and their groups.
     """
@@ -36,15 +37,7 @@ class UserOperations(ServiceBase):
             "tags": json.dumps(check_tags(tags)),
             "created_at": self._now(),
         }
-        async with self._write() as tx:
-            if permissions_boundary is not None:
-                row["permissions_boundary"] = str(
-                    (await self._policy_row(tx, permissions_boundary))["arn"]
-                )
-            try:
-                await tx.insert("users", row)
-            except Conflict:
-                raise EntityAlreadyExists(f"User with name {name} already exists.") from None
+        await self._create_identity("user", row, permissions_boundary)
         return self._user(row)
 
     async def get_user(self, user_name: str) -> models.User:
@@ -52,11 +45,7 @@ class UserOperations(ServiceBase):
             return self._user(await self._user_row(tx, user_name))
 
     async def list_users(self, *, path_prefix: str = "/") -> list[models.User]:
-        async with self._read() as tx:
-            rows = await tx.select(
-                "users", {"account_id": self.account_id}, order_by=["name_lower"]
-            )
-        return [self._user(row) for row in rows if str(row["path"]).startswith(path_prefix)]
+        return [self._user(row) for row in await self._list_identities("user", path_prefix)]
 
     async def update_user(
         self, user_name: str, *, new_user_name: str | None = None, new_path: str | None = None
@@ -106,26 +95,16 @@ class UserOperations(ServiceBase):
             await tx.delete("users", {"id": user_id})
 
     async def tag_user(self, user_name: str, tags: object) -> None:
-        pairs = check_tags(tags)
-        async with self._write() as tx:
-            row = await self._user_row(tx, user_name)
-            await tx.update("users", {"id": row["id"]}, {"tags": merge_tags(row["tags"], pairs)})
+        await self._tag("user", user_name, tags)
 
     async def untag_user(self, user_name: str, tag_keys: list[str]) -> None:
-        async with self._write() as tx:
-            row = await self._user_row(tx, user_name)
-            await tx.update("users", {"id": row["id"]}, {"tags": drop_tags(row["tags"], tag_keys)})
+        await self._untag("user", user_name, tag_keys)
 
     async def put_user_permissions_boundary(self, user_name: str, boundary_arn: str) -> None:
-        async with self._write() as tx:
-            row = await self._user_row(tx, user_name)
-            policy = await self._policy_row(tx, boundary_arn)
-            await tx.update("users", {"id": row["id"]}, {"permissions_boundary": policy["arn"]})
+        await self._set_boundary("user", user_name, boundary_arn)
 
     async def delete_user_permissions_boundary(self, user_name: str) -> None:
-        async with self._write() as tx:
-            row = await self._user_row(tx, user_name)
-            await tx.update("users", {"id": row["id"]}, {"permissions_boundary": None})
+        await self._set_boundary("user", user_name, None)
 
     # -- groups ------------------------------------------------------------------------
 
