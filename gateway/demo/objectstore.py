@@ -69,7 +69,11 @@ def create_objectstore_app(
     return ObjectStore(root, max_object_bytes=max_object_bytes, buckets=buckets)
 
 
-class _EmbeddedServer(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
+    """
+    A uvicorn server that leaves signal handling to the process embedding it.
+    """
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         # The process that embeds this server owns the signals (the gateway's own
@@ -112,7 +116,7 @@ async def serve_objectstore(
         server_header=False,
         timeout_graceful_shutdown=5,
     )
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         await asyncio.shield(task)

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Generator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,7 @@ import aiohttp
 import uvicorn
 
 from gateway.auth.sigv4_sign import sign_request
-from gateway.demo.objectstore import serve_objectstore
+from gateway.demo.objectstore import EmbeddedServer, serve_objectstore
 from gateway.errors import ConfigError, GatewayError
 from gateway.iam.naming import now as utc_now
 from gateway.types import ASGIApp
@@ -57,13 +57,6 @@ class Exchange:
     def __str__(self) -> str:
         head = f"{self.status} {self.reason}"
         return f"{head} {self.code}: {self.detail}" if self.code else f"{head} {self.detail}"
-
-
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        # `gateway demo` owns the signals and stops both servers itself.
-        yield
 
 
 @dataclass(slots=True)
@@ -129,7 +122,7 @@ async def running(
         server_header=False,
         timeout_graceful_shutdown=max(1, int(grace_seconds)),
     )
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     upstream = asyncio.create_task(
         serve_objectstore(upstream_root, host, upstream_port, buckets=buckets)
     )
