@@ -38,9 +38,6 @@ from gateway.routing import RouteMatch, RouteTable
 from gateway.runtime import Runtime
 from gateway.types import Receive, RequestView
 
-# Rendered into resource ARNs before the caller (and so its account) is known; the
-# route is rendered again with the caller's account before anything is decided.
-_PLACEHOLDER_ACCOUNT = "000000000000"
 _HEX64 = frozenset("0123456789abcdef")
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -159,7 +156,7 @@ class Guard:
         generation = await self.store.generation()
         self.keys.observe(generation)
         self.authorizer.observe(generation)
-        draft = self.routes.match(view, account=_PLACEHOLDER_ACCOUNT)
+        draft = self.routes.locate(view)
         if draft is None:
             raise NotFound("no upstream serves this path")
         signed = parse_authorization(view)
@@ -189,9 +186,7 @@ class Guard:
             allow_unsigned_payload=draft.unsigned_payload,
         )
         attempt.principal = principal
-        match = self.routes.match(view, account=principal.account_id)
-        if match is None:  # pragma: no cover - the same path matched a moment ago
-            raise NotFound("no upstream serves this path")
+        match = self.routes.render(draft, account=principal.account_id)
         attempt.match = match
         request, decision = await self.authorizer.authorize(
             principal,

@@ -75,6 +75,11 @@ def forward_query(query_string: str) -> str:
     return "&".join(kept)
 
 
+def _connection_listed(values: Iterable[str]) -> set[str]:
+    # RFC 9110 §7.6.1: headers named in Connection are hop-by-hop too.
+    return {token.strip().lower() for value in values for token in value.split(",")}
+
+
 def _strip_cookie(value: str, cookie_name: str) -> str:
     pieces = [piece.strip() for piece in value.split(";")]
     kept = [p for p in pieces if p and p.split("=", 1)[0].strip() != cookie_name]
@@ -90,11 +95,7 @@ def upstream_headers(
     """
     Return the headers to send upstream for ``view``.
     """
-    listed = {
-        token.strip().lower()
-        for value in view.header_values("connection")
-        for token in value.split(",")
-    }
+    listed = _connection_listed(view.header_values("connection"))
     headers: list[tuple[str, str]] = []
     for name, value in view.headers:
         if name in HOP_BY_HOP or name in listed or name in _DROPPED_REQUEST:
@@ -204,17 +205,15 @@ class Forwarder:
     ) -> Outcome:
         sent = 0
         async with response:
-            listed = {
-                token.strip().lower()
-                for value in response.headers.getall("connection", [])
-                for token in value.split(",")
-            }
+            dropped = (
+                HOP_BY_HOP
+                | _DROPPED_RESPONSE
+                | _connection_listed(response.headers.getall("connection", []))
+            )
             headers = [
                 (name.lower(), value)
                 for name, value in response.raw_headers
-                if name.lower().decode("latin-1") not in HOP_BY_HOP
-                and name.lower().decode("latin-1") not in listed
-                and name.lower().decode("latin-1") not in _DROPPED_RESPONSE
+                if name.lower().decode("latin-1") not in dropped
             ]
             await send(
                 {"type": "http.response.start", "status": response.status, "headers": headers}

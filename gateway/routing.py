@@ -135,6 +135,27 @@ class _Upstream:
 
 
 @dataclass(frozen=True, slots=True)
+class Located:
+    """
+    Where a request goes, found before its caller is known (see ``RouteTable.locate``).
+    """
+
+    compiled: _Upstream
+    route: _Route | None
+    params: dict[str, str] = field(hash=False)
+    forward_path: str
+    method: str
+
+    @property
+    def upstream(self) -> UpstreamSettings:
+        return self.compiled.settings
+
+    @property
+    def unsigned_payload(self) -> bool:
+        return self.route is not None and self.route.settings.unsigned_payload
+
+
+@dataclass(frozen=True, slots=True)
 class RouteTable:
     """
     The compiled routes of every upstream; build it once with ``RouteTable.compile()``.
@@ -195,6 +216,8 @@ class RouteTable:
         """
         Map a request to its upstream, action, resource and context keys.
 
+        The same as ``render(locate(view), account=account)``.
+
         Args:
             view: the request; ``view.path`` must come from ``normalize_path()``.
             account: the 12-digit account that owns the upstream's resources.
@@ -205,6 +228,15 @@ class RouteTable:
         Raises:
             InvalidInput: a path parameter rendered into an ARN's region or account
                 field contains `:`, which would shift the ARN's fields.
+        """
+        located = self.locate(view)
+        return None if located is None else self.render(located, account=account)
+
+    def locate(self, view: RequestView) -> Located | None:
+        """
+        Find the upstream and route of a request, before the caller (and so the
+        account its resources are rendered for) is known; None when no upstream
+        serves the path.
         """
         # INVARIANT: view.path is normalized: it starts with `/` and has no `.`, `..` or `//`.
         path = view.path
@@ -223,19 +255,32 @@ class RouteTable:
                 continue
             found = route.pattern.fullmatch(relative)
             if found is not None:
-                return self._render(upstream, route, found.groupdict(), forward_path, account)
-        service = upstream.settings.service
-        return RouteMatch(
-            upstream=upstream.settings,
-            route=None,
-            action=default_action(service, view.method),
-            resource=f"arn:aws:{service}:{self.region}:{account}:path/{forward_path[1:]}",
-            context={},
-            forward_path=forward_path,
-            unsigned_payload=False,
-            params={},
-            resource_policy=upstream.policy,
-        )
+                return Located(upstream, route, found.groupdict(), forward_path, view.method)
+        return Located(upstream, None, {}, forward_path, view.method)
+
+    def render(self, located: Located, *, account: str) -> RouteMatch:
+        """
+        Render a located route's action, resource and context keys for ``account``.
+
+        Raises:
+            InvalidInput: see ``match``.
+        """
+        upstream, route = located.compiled, located.route
+        if route is None:
+            service = upstream.settings.service
+            return RouteMatch(
+                upstream=upstream.settings,
+                route=None,
+                action=default_action(service, located.method),
+                resource=f"arn:aws:{service}:{self.region}:{account}:path/"
+                f"{located.forward_path[1:]}",
+                context={},
+                forward_path=located.forward_path,
+                unsigned_payload=False,
+                params={},
+                resource_policy=upstream.policy,
+            )
+        return self._render(upstream, route, located.params, located.forward_path, account)
 
     def _by_prefix(self, path: str) -> _Upstream | None:
         for upstream in self._prefixes:

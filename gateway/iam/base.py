@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from gateway.errors import InvalidInput, NoSuchEntity
+from gateway.errors import DeleteConflict, InvalidInput, NoSuchEntity
 from gateway.iam import models, naming
 from gateway.iam.crypto import Cipher
 from gateway.iam.passwords import PasswordPolicy
@@ -78,32 +78,24 @@ class ServiceBase:
 
     # -- lookups -----------------------------------------------------------------------
 
-    async def _user_row(self, tx: Transaction, name: object) -> Row:
-        user_name = naming.check_name(name, field="UserName", max_length=64)
-        row = await tx.get(
-            "users", {"account_id": self.account_id, "name_lower": user_name.lower()}
-        )
+    async def _named_row(
+        self, tx: Transaction, table: str, kind: str, field: str, max_length: int, name: object
+    ) -> Row:
+        # Users, groups and roles are looked up the same way: by name, ignoring case.
+        checked = naming.check_name(name, field=field, max_length=max_length)
+        row = await tx.get(table, {"account_id": self.account_id, "name_lower": checked.lower()})
         if row is None:
-            raise NoSuchEntity(f"The user with name {user_name} cannot be found.")
+            raise NoSuchEntity(f"The {kind} with name {checked} cannot be found.")
         return row
+
+    async def _user_row(self, tx: Transaction, name: object) -> Row:
+        return await self._named_row(tx, "users", "user", "UserName", 64, name)
 
     async def _group_row(self, tx: Transaction, name: object) -> Row:
-        group_name = naming.check_name(name, field="GroupName", max_length=128)
-        row = await tx.get(
-            "groups", {"account_id": self.account_id, "name_lower": group_name.lower()}
-        )
-        if row is None:
-            raise NoSuchEntity(f"The group with name {group_name} cannot be found.")
-        return row
+        return await self._named_row(tx, "groups", "group", "GroupName", 128, name)
 
     async def _role_row(self, tx: Transaction, name: object) -> Row:
-        role_name = naming.check_name(name, field="RoleName", max_length=64)
-        row = await tx.get(
-            "roles", {"account_id": self.account_id, "name_lower": role_name.lower()}
-        )
-        if row is None:
-            raise NoSuchEntity(f"The role with name {role_name} cannot be found.")
-        return row
+        return await self._named_row(tx, "roles", "role", "RoleName", 64, name)
 
     async def _policy_row(self, tx: Transaction, policy_arn: object) -> Row:
         if not isinstance(policy_arn, str) or not policy_arn.startswith("arn:"):
@@ -175,6 +167,21 @@ class ServiceBase:
             attachment_count=attachments,
             created=naming.parse_timestamp(str(row["created_at"])),
             updated=naming.parse_timestamp(str(row["updated_at"])),
+        )
+
+
+def refuse_unless_forced(blockers: dict[str, int], *, force: bool) -> None:
+    """
+    As AWS does, refuse to delete an entity that still has dependents, naming them.
+
+    Raises:
+        DeleteConflict: some count in ``blockers`` is not zero and ``force`` is false.
+    """
+    present = [name for name, count in blockers.items() if count]
+    if present and not force:
+        raise DeleteConflict(
+            f"Cannot delete entity, must remove {', '.join(present)} first "
+            "(or pass --force to remove them)."
         )
 
 

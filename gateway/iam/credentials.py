@@ -14,7 +14,13 @@ from datetime import datetime
 
 import pyotp
 
-from gateway.errors import EntityAlreadyExists, InvalidInput, LimitExceeded, NoSuchEntity
+from gateway.errors import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    InvalidInput,
+    LimitExceeded,
+    NoSuchEntity,
+)
 from gateway.iam import models, naming, passwords, totp
 from gateway.iam.base import MAX_ACCESS_KEYS_PER_USER, MAX_MFA_DEVICES_PER_USER, ServiceBase
 from gateway.iam.crypto import Sealed
@@ -198,35 +204,39 @@ class CredentialOperations(ServiceBase):
         values: Row = {}
         if password_reset_required is not None:
             values["password_reset_required"] = int(password_reset_required)
-        async with self._write() as tx:
+        async with self._read() as tx:
             user = await self._user_row(tx, user_name)
-            if not await tx.count("login_profiles", {"user_id": user["id"]}):
-                raise NoSuchEntity(f"Login Profile for User {user['name']} cannot be found.")
-            if password is not None:
-                await self._set_password(tx, user, password, values)
-            if values:
-                await tx.update("login_profiles", {"user_id": user["id"]}, values)
-
-    async def _set_password(self, tx: Transaction, user: Row, password: str, values: Row) -> None:
-        policy = await self._password_policy(tx)
-        passwords.check_password(password, policy)
-        if policy is not None and policy.password_reuse_prevention:
+            await self._profile_exists(tx, user)
+            policy = await self._password_policy(tx)
             history = await tx.select(
                 "password_history", {"user_id": user["id"]}, order_by=["created_at"]
             )
-            for old in history[-policy.password_reuse_prevention :]:
-                if await passwords.verify_password(str(old["password_hash"]), password):
-                    raise InvalidInput(
-                        "password does not conform to the account password policy: it was "
-                        f"used among the last {policy.password_reuse_prevention} passwords",
-                        code="PasswordPolicyViolation",
-                    )
-        digest = await passwords.hash_password(password)
-        now = self._now()
-        values.update(password_hash=digest, password_changed_at=now)
-        await tx.insert(
-            "password_history", {"user_id": user["id"], "password_hash": digest, "created_at": now}
-        )
+        if password is not None:
+            # argon2 runs before the write transaction, whose generation-row lock
+            # holds every other IAM writer back for as long as it is open.
+            await _check_new_password(password, policy, history)
+            values.update(
+                password_hash=await passwords.hash_password(password),
+                password_changed_at=self._now(),
+            )
+        if not values:
+            return
+        async with self._write() as tx:
+            await self._profile_exists(tx, user)
+            await tx.update("login_profiles", {"user_id": user["id"]}, values)
+            if password is not None:
+                await tx.insert(
+                    "password_history",
+                    {
+                        "user_id": user["id"],
+                        "password_hash": values["password_hash"],
+                        "created_at": values["password_changed_at"],
+                    },
+                )
+
+    async def _profile_exists(self, tx: Transaction, user: Row) -> None:
+        if not await tx.count("login_profiles", {"user_id": user["id"]}):
+            raise NoSuchEntity(f"Login Profile for User {user['name']} cannot be found.")
 
     async def delete_login_profile(self, user_name: str) -> None:
         async with self._write() as tx:
@@ -359,11 +369,7 @@ class CredentialOperations(ServiceBase):
         async with self._write() as tx:
             row = await self._device_row(tx, serial_number)
             if row["owner"] is not None:
-                raise InvalidInput(
-                    "MFA Device is enabled; deactivate it first.",
-                    code="DeleteConflict",
-                    status=409,
-                )
+                raise DeleteConflict("MFA Device is enabled; deactivate it first.")
             await tx.delete("mfa_devices", {"serial_number": serial_number})
 
     async def list_mfa_devices(self, user_name: str) -> list[models.MFADevice]:
@@ -382,6 +388,24 @@ class CredentialOperations(ServiceBase):
             )
         names = {str(user["id"]): str(user["name"]) for user in owners}
         return [_device(row, names.get(str(row["owner"]))) for row in rows]
+
+
+async def _check_new_password(
+    password: str, policy: passwords.PasswordPolicy | None, history: list[Row]
+) -> None:
+    """
+    Check a new password against the policy's rules and its reuse prevention.
+    """
+    passwords.check_password(password, policy)
+    if policy is None or not policy.password_reuse_prevention:
+        return
+    for old in history[-policy.password_reuse_prevention :]:
+        if await passwords.verify_password(str(old["password_hash"]), password):
+            raise InvalidInput(
+                "password does not conform to the account password policy: it was "
+                f"used among the last {policy.password_reuse_prevention} passwords",
+                code="PasswordPolicyViolation",
+            )
 
 
 def _access_key(user_name: str, row: Row) -> models.AccessKey:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from gateway.errors import DeleteConflict, InvalidInput
+from gateway.errors import InvalidInput
 from gateway.iam import documents, models, naming
-from gateway.iam.base import check_tags
+from gateway.iam.base import check_tags, refuse_unless_forced
 from gateway.iam.identities import IdentityOperations
 from gateway.store import Row
 
@@ -136,11 +136,7 @@ class RoleOperations(IdentityOperations):
                 "inline policies": await tx.count("inline_policies", owner),
                 "attached policies": await tx.count("policy_attachments", owner),
             }
-            present = [name for name, count in blockers.items() if count]
-            if present and not force:
-                raise DeleteConflict(
-                    f"Cannot delete entity, must remove {', '.join(present)} first."
-                )
+            refuse_unless_forced(blockers, force=force)
             await tx.delete("inline_policies", owner)
             await tx.delete("policy_attachments", owner)
             await tx.delete("roles", {"id": row["id"]})

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from gateway.errors import DeleteConflict, EntityAlreadyExists, LimitExceeded
+from gateway.errors import EntityAlreadyExists, LimitExceeded
 from gateway.iam import models, naming
-from gateway.iam.base import MAX_GROUPS_PER_USER, check_tags
+from gateway.iam.base import MAX_GROUPS_PER_USER, check_tags, refuse_unless_forced
 from gateway.iam.identities import IdentityOperations
 from gateway.store import Conflict, Row, Transaction
 
@@ -79,12 +79,7 @@ class UserOperations(IdentityOperations):
                 "inline policies": await tx.count("inline_policies", owner),
                 "attached policies": await tx.count("policy_attachments", owner),
             }
-            present = [name for name, count in blockers.items() if count]
-            if present and not force:
-                raise DeleteConflict(
-                    f"Cannot delete entity, must remove {', '.join(present)} first "
-                    "(or pass --force to remove them)."
-                )
+            refuse_unless_forced(blockers, force=force)
             await tx.delete("access_keys", {"user_id": user_id})
             await tx.delete("login_profiles", {"user_id": user_id})
             await tx.delete("password_history", {"user_id": user_id})
@@ -191,11 +186,7 @@ class UserOperations(IdentityOperations):
                 "inline policies": await tx.count("inline_policies", owner),
                 "attached policies": await tx.count("policy_attachments", owner),
             }
-            present = [name for name, count in blockers.items() if count]
-            if present and not force:
-                raise DeleteConflict(
-                    f"Cannot delete entity, must remove {', '.join(present)} first."
-                )
+            refuse_unless_forced(blockers, force=force)
             await tx.delete("group_members", {"group_id": row["id"]})
             await tx.delete("inline_policies", owner)
             await tx.delete("policy_attachments", owner)

@@ -4,12 +4,14 @@ Authorize, then forward: the gateway in proxy mode against a real upstream.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from gateway.assertion import verify_assertion
+from gateway.routing import RouteTable
 from tests.edge.conftest import Edge, Upstream
 
 pytestmark = pytest.mark.anyio
@@ -174,14 +176,10 @@ async def test_upstream_timeout_is_504(edge: Edge, upstream: Upstream) -> None:
 async def test_upstream_down_is_502(edge: Edge, upstream: Upstream) -> None:
     """An upstream that refuses connections gives 502."""
     assert edge.app.services is not None
-    upstream.port = 1  # nothing listens there; point the route table's URL at it
-    import dataclasses
-
     guard = edge.app.services.guard
     table = guard.routes
+    # Nothing listens on port 1: point the route table's URL there.
     bad = [dataclasses.replace(u, url="http://127.0.0.1:1") for u in edge.app.settings.upstreams]
-    from gateway.routing import RouteTable
-
     guard.routes = RouteTable.compile(bad, region="us-east-1")
     try:
         response = await edge.call("PUT", "/backup/buckets/backup/objects/a")
@@ -189,6 +187,7 @@ async def test_upstream_down_is_502(edge: Edge, upstream: Upstream) -> None:
         guard.routes = table
     assert response.status_code == 502
     assert "BadGateway" in response.text
+    assert upstream.seen == []
 
 
 async def test_every_decision_is_audited_without_secrets(edge: Edge) -> None:

@@ -178,4 +178,4 @@ async def test_racing_replicas_accept_a_code_once(
     )
     accepted = [r for r in results if isinstance(r, str)]
     assert len(accepted) == 1
-    assert service is not None
+    assert await service.verify_mfa_code(user_id, code) is None
