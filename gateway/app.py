@@ -13,6 +13,11 @@ authentication:
 - ``/_gateway/health``: the process is alive (never touches the store)
 - ``/_gateway/ready``: the store answers, its schema is current, config is loaded
 - ``/_gateway/identity-key``: the public key upstreams verify identity assertions with
+
+Other features (the console, the IAM and STS APIs, credentials for workloads,
+metrics) register an ASGI app under ``/_gateway/<name>`` with ``mount``; the app
+receives the scope unchanged (the full path) and ``scope["state"]["gateway"]``
+set to the started ``GatewayApp``.
 """
 
 from __future__ import annotations
@@ -41,11 +46,12 @@ from gateway.proxy import Forwarder, forward_websocket, upstream_headers
 from gateway.request_ids import new_request_id
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
-from gateway.types import Message, Receive, RequestView, Scope, Send
+from gateway.types import ASGIApp, Message, Receive, RequestView, Scope, Send
 
 log = logging.getLogger("gateway")
 
 RESERVED_PREFIX = "/_gateway/"
+_BUILT_IN = frozenset({"health", "ready", "identity-key"})
 KEY_USAGE_FLUSH_SECONDS = 15.0
 
 
@@ -132,6 +138,18 @@ class GatewayApp:
         self.settings = settings
         self.services: Services | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self.endpoints: dict[str, ASGIApp] = {}
+
+    def mount(self, name: str, app: ASGIApp) -> None:
+        """
+        Serve ``app`` at ``/_gateway/<name>`` and below (HTTP only).
+
+        Raises:
+            ValueError: the name is taken or not a single path segment.
+        """
+        if not name or "/" in name or name in self.endpoints or name in _BUILT_IN:
+            raise ValueError(f"cannot mount an endpoint at /_gateway/{name}")
+        self.endpoints[name] = app
 
     async def _flush_key_usage(self) -> None:
         # Access keys' last-used times are written in batches, off the request path.
@@ -156,7 +174,13 @@ class GatewayApp:
             return
         path: str = scope["path"]
         if path.startswith(RESERVED_PREFIX):
-            await self._own(path, send)
+            endpoint = self.endpoints.get(path[len(RESERVED_PREFIX) :].partition("/")[0])
+            if endpoint is None:
+                await self._own(path, send)
+            else:
+                state = scope.setdefault("state", {})
+                state["gateway"] = self
+                await endpoint(scope, receive, send)
         else:
             await self._proxy(scope, receive, send)
 

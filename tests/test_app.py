@@ -101,3 +101,28 @@ async def test_runtime_refuses_newer_schema(tmp_path: Path) -> None:
     await store.close()
     with pytest.raises(StoreError, match="newer"):
         await Runtime.open(settings)
+
+
+async def test_mounted_endpoint_receives_its_requests(tmp_path: Path) -> None:
+    """A feature mounted at /_gateway/<name> gets the full path and the app in its state."""
+    app = create_app(_settings(tmp_path))
+    seen: list[tuple[str, object]] = []
+
+    async def feature(scope: dict[str, object], receive: object, send: object) -> None:
+        state = scope["state"]
+        assert isinstance(state, dict)
+        seen.append((str(scope["path"]), state["gateway"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    app.mount("feature", feature)
+    with pytest.raises(ValueError):
+        app.mount("health", feature)
+    with pytest.raises(ValueError):
+        app.mount("feature", feature)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get("/_gateway/feature/x/y")).status_code == 204
+        assert (await client.get("/_gateway/featurex")).status_code == 404
+        assert (await client.get("/_gateway/health")).status_code == 200
+    assert seen == [("/_gateway/feature/x/y", app)]
