@@ -96,9 +96,14 @@ class KeyAuthenticator:
         now: datetime,
         payload_hash: str | None,
         allow_unsigned_payload: bool,
+        any_region: bool = False,
     ) -> Principal:
         """
         Return the principal whose key signed the request.
+
+        The credential scope's region must be the configured one, unless
+        ``any_region`` (the IAM and STS APIs: clients sign them with whatever region
+        they are configured for, as AWS's global endpoints accept).
 
         Raises:
             AuthError: ``InvalidClientTokenId`` for an unknown or inactive key, or
@@ -110,18 +115,19 @@ class KeyAuthenticator:
         entry = await self._lookup(signed.access_key_id)
         if entry is None or not entry.active:
             raise AuthError(INVALID_KEY, code="InvalidClientTokenId")
+        region = signed.region if any_region else self.region
         verify(
             signed,
             view,
             entry.secret,
             now=now,
-            region=self.region,
+            region=region,
             service=service,
             payload_hash=payload_hash,
             allow_unsigned_payload=allow_unsigned_payload,
             cache=self._signing_keys,
         )
-        self._usage[signed.access_key_id] = (now, service, self.region)
+        self._usage[signed.access_key_id] = (now, service, region)
         return entry.principal
 
     def take_usage(self) -> dict[str, tuple[datetime, str, str]]:

@@ -152,3 +152,18 @@ def test_presign_refuses_out_of_range_expiry(expires: int) -> None:
         presign_url(
             "GET", "http://gw.test/x", "AKID", "secret", "us-east-1", "svc", NOW, expires=expires
         )
+
+
+@pytest.mark.anyio
+async def test_region_must_match_unless_any_region(iam: IAM) -> None:
+    """A scope for another region is refused, except where any region is accepted."""
+    view, _ = await _signed_view(iam)
+    auth = KeyAuthenticator(iam, region="eu-west-1")
+    signed = parse_authorization(view)
+    assert signed is not None and signed.region == "us-east-1"
+    kwargs = {"service": "svc", "now": NOW, "payload_hash": EMPTY, "allow_unsigned_payload": False}
+    with pytest.raises(AuthError):
+        await auth.authenticate(signed, view, **kwargs)  # type: ignore[arg-type]
+    principal = await auth.authenticate(signed, view, any_region=True, **kwargs)  # type: ignore[arg-type]
+    assert principal.user_name == "u"
+    assert [usage[2] for usage in auth.take_usage().values()] == ["us-east-1"]
