@@ -1,7 +1,7 @@
 """
 The ``gateway`` command: argparse subcommands, one-line errors, exit codes.
 
-Commands: ``init``, ``demo``, ``serve``, ``iam``, ``apply``, ``export`` and ``policy``;
+Commands: ``init``, ``migrate``, ``demo``, ``serve``, ``iam``, ``apply``, ``export`` and ``policy``;
 each module adds its own with ``register(subparsers)`` and sets ``func(args) ->
 int``. Whatever goes wrong ends as one line on stderr, never a traceback:
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     Return the ``gateway`` parser with every command registered.
     """
-    from gateway.cli import apply, demo, iam, init, policy, serve
+    from gateway.cli import apply, demo, iam, init, migrate, policy, serve
 
     parser = _Parser(
         prog="gateway",
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_subparsers(dest="command", metavar="COMMAND", required=True),
     )
     init.register(commands)
+    migrate.register(commands)
     demo.register(commands)
     serve.register(commands)
     iam.register(commands)

@@ -223,10 +223,17 @@ def build_secrets(table: Table, base_dir: Path, environ: Mapping[str, str]) -> S
     master_key = None
     text = environ.get(master_key_env, "").strip()
     if text:
+        # Several keys (during a rotation) are separated by newlines, spaces or commas,
+        # the current one first, as in the key file.
+        keys = text.replace(",", " ").split()
         # SECURITY: the message never shows the value.
-        if not _is_base64(text):
-            raise ConfigError("expected the master key as base64 text", key=master_key_env)
-        master_key = Secret(text)
+        if not all(_is_base64(key) for key in keys):
+            raise ConfigError(
+                "expected the master key as base64 text (several: separated by commas, "
+                "the current key first)",
+                key=master_key_env,
+            )
+        master_key = Secret("\n".join(keys))
     return SecretsSettings(
         master_key_file=master_key_file, master_key_env=master_key_env, master_key=master_key
     )
