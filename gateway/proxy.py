@@ -45,6 +45,11 @@ HOP_BY_HOP = frozenset(
 )
 # The server in front (uvicorn) writes its own Date; a second one would break RFC 9110.
 _DROPPED_RESPONSE = frozenset({"date"})
+_DROPPED_RESPONSE_BYTES = frozenset(
+    name.encode("latin-1") for name in HOP_BY_HOP | _DROPPED_RESPONSE
+)
+# Bodies up to this size (with a Content-Length) are read whole and sent in one message.
+_SMALL_BODY = 64 * 1024
 # SECURITY: credentials and identity claims from the client never reach upstreams.
 _DROPPED_REQUEST = frozenset({"authorization", "host", "forwarded", "expect"})
 _DROPPED_PREFIXES = ("x-amz-", "x-gateway-", "x-forwarded-")
@@ -205,25 +210,31 @@ class Forwarder:
     ) -> Outcome:
         sent = 0
         async with response:
-            dropped = (
-                HOP_BY_HOP
-                | _DROPPED_RESPONSE
-                | _connection_listed(response.headers.getall("connection", []))
-            )
+            listed = response.headers.getall("connection", ())
+            dropped = _DROPPED_RESPONSE_BYTES
+            if listed:
+                dropped = dropped | {name.encode("latin-1") for name in _connection_listed(listed)}
             headers = [
                 (name.lower(), value)
                 for name, value in response.raw_headers
-                if name.lower().decode("latin-1") not in dropped
+                if name.lower() not in dropped
             ]
-            await send(
-                {"type": "http.response.start", "status": response.status, "headers": headers}
-            )
+            start = {"type": "http.response.start", "status": response.status, "headers": headers}
+            length = response.content_length
             try:
+                if length is not None and length <= _SMALL_BODY:
+                    # A small body arrives with the headers: one write, not a stream of them.
+                    body = await response.read()
+                    await send(start)
+                    await send({"type": "http.response.body", "body": body})
+                    return Outcome(response.status, len(body))
+                await send(start)
                 async for chunk in response.content.iter_any():
                     sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except (TimeoutError, aiohttp.ClientError, OSError):
-                # The response has started: the only honest signal left is a cut stream.
+                # Before the start was sent the edge answers 502; after it, the only
+                # honest signal left is a cut stream.
                 raise UpstreamError(
                     f"upstream `{upstream.name}` broke off its response", upstream=upstream.name
                 ) from None

@@ -80,6 +80,15 @@ async def _handler(request: web.Request) -> web.StreamResponse:
         request.transport.write(b"NOT HTTP AT ALL\r\n\r\n")
         request.transport.close()
         raise web.HTTPInternalServerError()
+    if upstream.behaviour == "truncated":
+        # Promises 100 bytes, sends 10, hangs up.
+        assert request.transport is not None
+        request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        request.transport.close()
+        raise web.HTTPInternalServerError()
+    if upstream.behaviour == "large":
+        # Larger than what is relayed in one piece: streamed in chunks.
+        return web.Response(body=bytes(range(256)) * 1024, content_type="application/octet-stream")
     return web.json_response({"ok": True, "path": request.raw_path, "size": len(body)})
 
 

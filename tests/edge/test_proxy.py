@@ -173,6 +173,23 @@ async def test_upstream_timeout_is_504(edge: Edge, upstream: Upstream) -> None:
     assert response.status_code == 504
 
 
+async def test_upstream_cut_short_is_502(edge: Edge, upstream: Upstream) -> None:
+    """A small response whose body stops short of its Content-Length is 502, not relayed."""
+    upstream.behaviour = "truncated"
+    response = await edge.call("PUT", "/backup/buckets/backup/objects/a")
+    assert response.status_code == 502
+    assert "0123456789" not in response.text
+
+
+async def test_large_response_is_streamed_whole(edge: Edge, upstream: Upstream) -> None:
+    """A response over the one-piece size arrives byte for byte, with its length."""
+    upstream.behaviour = "large"
+    response = await edge.call("PUT", "/backup/buckets/backup/objects/a")
+    assert response.status_code == 200
+    assert response.content == bytes(range(256)) * 1024
+    assert response.headers["content-length"] == str(256 * 1024)
+
+
 async def test_upstream_down_is_502(edge: Edge, upstream: Upstream) -> None:
     """An upstream that refuses connections gives 502."""
     assert edge.app.services is not None
