@@ -11,6 +11,7 @@ AWS's error code. Imports only ``gateway.errors`` and ``gateway.types``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -114,7 +115,13 @@ class SignedRequest:
         """
         The request time in ISO 8601 basic format, as it appears in the string to sign.
         """
-        return self.timestamp.strftime(AMZ_DATE_FORMAT)
+        return _amz_date(self.timestamp)
+
+
+@functools.lru_cache(maxsize=1024)
+def _amz_date(timestamp: datetime) -> str:
+    # Signed requests arrive in bursts with the same X-Amz-Date; format each once.
+    return timestamp.strftime(AMZ_DATE_FORMAT)
 
 
 def parse_authorization(view: RequestView) -> SignedRequest | None:
