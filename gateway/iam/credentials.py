@@ -21,12 +21,20 @@ from gateway.errors import (
     LimitExceeded,
     NoSuchEntity,
 )
-from gateway.iam import models, naming, passwords, totp
+from gateway.iam import models, naming, passwords, throttle, totp
 from gateway.iam.base import MAX_ACCESS_KEYS_PER_USER, MAX_MFA_DEVICES_PER_USER, ServiceBase
 from gateway.iam.crypto import Sealed
 from gateway.store import Conflict, Row, Transaction
 
 ACCESS_KEY_STATUSES = ("Active", "Inactive")
+# Verified when a user has no console password, so that case costs one argon2 check too.
+_unusable_hash: list[str] = []
+
+
+async def _unusable() -> str:
+    if not _unusable_hash:
+        _unusable_hash.append(await passwords.hash_password(secrets.token_urlsafe(24)))
+    return _unusable_hash[0]
 
 
 def _key_context(access_key_id: str) -> str:
@@ -120,6 +128,12 @@ class CredentialOperations(ServiceBase):
             return
         async with self.store.transaction(write=True, bump=False) as tx:
             for key_id, (moment, service, region) in sorted(uses.items()):
+                row = await tx.get("access_keys", {"id": key_id})
+                if row is None:
+                    continue  # deleted since
+                known = row["last_used_at"]
+                if known and naming.parse_timestamp(str(known)) >= moment:
+                    continue  # another replica already recorded a later use
                 await tx.update(
                     "access_keys",
                     {"id": key_id},
@@ -388,6 +402,121 @@ class CredentialOperations(ServiceBase):
             )
         names = {str(user["id"]): str(user["name"]) for user in owners}
         return [_device(row, names.get(str(row["owner"]))) for row in rows]
+
+    async def enable_root_mfa_device(self, serial_number: str, code1: str, code2: str) -> None:
+        """
+        Assign a virtual MFA device to the account's root user (one device at most),
+        proven by two consecutive codes as for a user; both steps are spent.
+        """
+        owner = f"root:{self.account_id}"
+        async with self._write() as tx:
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] is not None:
+                raise EntityAlreadyExists("MFA Device is already in use.")
+            if await tx.count("mfa_devices", {"owner": owner}):
+                raise LimitExceeded("Cannot exceed quota for MFADevicesPerUser: 1")
+            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
+            if step is None:
+                raise InvalidInput(
+                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
+                )
+            for used in (step, step + 1):
+                await tx.insert("mfa_used_steps", {"serial_number": serial_number, "step": used})
+            await tx.update(
+                "mfa_devices",
+                {"serial_number": serial_number},
+                {"owner": owner, "enabled_at": self._now()},
+            )
+
+    async def root_mfa_devices(self) -> list[models.MFADevice]:
+        """
+        Return the MFA devices assigned to the account's root user.
+        """
+        async with self._read() as tx:
+            rows = await tx.select("mfa_devices", {"owner": f"root:{self.account_id}"})
+        return [_device(row, None) for row in rows]
+
+    async def deactivate_root_mfa_device(self, serial_number: str) -> None:
+        """
+        Remove the root user's MFA device assignment.
+        """
+        async with self._write() as tx:
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] != f"root:{self.account_id}":
+                raise NoSuchEntity(f"MFA Device with serial number {serial_number} does not exist.")
+            await tx.update(
+                "mfa_devices", {"serial_number": serial_number}, {"owner": None, "enabled_at": None}
+            )
+
+    async def resync_mfa_device(
+        self, user_name: str, serial_number: str, code1: str, code2: str
+    ) -> None:
+        """
+        ResyncMFADevice: prove a user's enabled device still produces two
+        consecutive codes; both steps are spent, as by EnableMFADevice.
+
+        Raises:
+            NoSuchEntity: the user, or the device assigned to them, does not exist.
+            InvalidInput: ``InvalidAuthenticationCode`` when the codes do not match.
+        """
+        async with self.store.transaction(write=True, bump=False) as tx:
+            user = await self._user_row(tx, user_name)
+            row = await self._device_row(tx, serial_number)
+            if row["owner"] != user["id"]:
+                raise NoSuchEntity(
+                    f"MFA Device with serial number {serial_number} does not exist "
+                    f"for user {user['name']}."
+                )
+            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
+            if step is None:
+                raise InvalidInput(
+                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
+                )
+            try:
+                for used in (step, step + 1):
+                    await tx.insert(
+                        "mfa_used_steps", {"serial_number": serial_number, "step": used}
+                    )
+            except Conflict:
+                # SECURITY: a code already spent is refused like a wrong one.
+                raise InvalidInput(
+                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
+                ) from None
+
+    async def change_password(self, user_name: str, old_password: str, new_password: str) -> None:
+        """
+        ChangePassword: a user replaces their own console password.
+
+        The old password is always checked with one argon2 verification (a user
+        without a console password costs the same), and failures count toward the
+        user's sign-in throttle, so the call cannot be used to guess the password.
+        The new password must satisfy the account's password policy and its reuse
+        prevention; a pending reset requirement is cleared.
+
+        Raises:
+            LimitExceeded: too many recent failures for this user.
+            InvalidInput: ``InvalidUserType`` when the old password is wrong or the
+                user has no console password; ``PasswordPolicyViolation``.
+        """
+        key = throttle.user_key(self.account_id, user_name)
+        guard = throttle.SigninThrottle(self.store, clock=self.clock)
+        wait = await guard.check([key])
+        if wait is not None:
+            raise LimitExceeded(wait.message())
+        async with self._read() as tx:
+            user = await tx.get(
+                "users", {"account_id": self.account_id, "name_lower": user_name.lower()}
+            )
+            profile = await tx.get("login_profiles", {"user_id": user["id"]}) if user else None
+        digest = str(profile["password_hash"]) if profile is not None else await _unusable()
+        matched = await passwords.verify_password(digest, old_password)
+        if not matched or profile is None:
+            await guard.fail([key])
+            raise InvalidInput("The old password was incorrect.", code="InvalidUserType")
+        await guard.clear(key)
+        await self.update_login_profile(
+            user_name, password=new_password, password_reset_required=False
+        )
 
 
 async def _check_new_password(

@@ -192,3 +192,21 @@ async def test_mfa_seed_is_sealed_at_rest(iam: IAM) -> None:
         row = await tx.get("mfa_devices", {"serial_number": device.serial_number})
     assert row is not None and device.base32_seed not in str(row)
     assert device.base32_seed not in repr(device)
+
+
+async def test_key_last_used_never_goes_back_in_time(iam: IAM) -> None:
+    """Replicas flush their batches in any order; the latest use is the one kept."""
+    await iam.create_user("u")
+    key = (await iam.create_access_key("u")).key.access_key_id
+    later = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    await iam.record_access_key_use({key: (later, "backup", "us-east-1")})
+    await iam.record_access_key_use({key: (later - timedelta(minutes=5), "old", "eu-west-1")})
+    await iam.record_access_key_use({"AKIAGONE000000000000": (later, "backup", "us-east-1")})
+    used = await iam.get_access_key_last_used(key)
+    assert (used.last_used, used.last_used_service, used.last_used_region) == (
+        later,
+        "backup",
+        "us-east-1",
+    )
+    await iam.record_access_key_use({key: (later + timedelta(seconds=1), "new", "us-east-1")})
+    assert (await iam.get_access_key_last_used(key)).last_used_service == "new"

@@ -107,6 +107,25 @@ async def _delete_login_profile(iam: IAM, args: Args) -> Shape:
     return {}
 
 
+@operation(
+    "ChangePassword",
+    "change the calling user's own console password",
+    Param(
+        "UserName",
+        caller=True,
+        help="gateway extension for this CLI, which has no calling user: the user whose "
+        "password changes (the HTTP API always uses the caller)",
+    ),
+    Param("OldPassword", required=True, help="the current password"),
+    Param("NewPassword", required=True, help="the new password"),
+)
+async def _change_password(iam: IAM, args: Args) -> Shape:
+    await iam.change_password(
+        args.text("UserName"), args.text("OldPassword"), args.text("NewPassword")
+    )
+    return {}
+
+
 # --- MFA devices ------------------------------------------------------------------------------
 
 SERIAL = Param("SerialNumber", required=True, help="the device's serial number (its ARN)")
@@ -135,6 +154,24 @@ async def _create_virtual_mfa_device(iam: IAM, args: Args) -> Shape:
 )
 async def _enable_mfa_device(iam: IAM, args: Args) -> Shape:
     await iam.enable_mfa_device(
+        args.text("UserName"),
+        args.text("SerialNumber"),
+        args.text("AuthenticationCode1"),
+        args.text("AuthenticationCode2"),
+    )
+    return {}
+
+
+@operation(
+    "ResyncMFADevice",
+    "check that a user's MFA device is in sync, with two consecutive codes",
+    USER,
+    SERIAL,
+    Param("AuthenticationCode1", required=True, help="a code from the device"),
+    Param("AuthenticationCode2", required=True, help="the next code from the device"),
+)
+async def _resync_mfa_device(iam: IAM, args: Args) -> Shape:
+    await iam.resync_mfa_device(
         args.text("UserName"),
         args.text("SerialNumber"),
         args.text("AuthenticationCode1"),

@@ -12,6 +12,7 @@ Part of the IAM service layer: imports nothing from the edge or the CLI.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from gateway.errors import InvalidInput
 if TYPE_CHECKING:
     from gateway.iam.operations.registry import Operation
 
-ParamType = Literal["string", "integer", "boolean", "strings", "tags", "document"]
+ParamType = Literal["string", "integer", "boolean", "strings", "tags", "document", "context"]
 
 _EXPECTED: dict[ParamType, str] = {
     "string": "a string",
@@ -32,6 +33,7 @@ _EXPECTED: dict[ParamType, str] = {
     "strings": "a list of strings",
     "tags": "a list of Key/Value pairs",
     "document": "a JSON policy document",
+    "context": "a list of context entries",
 }
 
 
@@ -168,8 +170,23 @@ def _convert(param: Param, value: object) -> object | None:
         if isinstance(value, list | tuple) and all(_is_tag(item) for item in value):
             return [dict(item) for item in value]
         return None
+    if kind == "context":
+        return _context_entries(value)
     # A document is JSON text, or an object already decoded (re-encoded by the service).
     return value if isinstance(value, str | dict) else None
+
+
+def _context_entries(value: object) -> list[dict[str, object]] | None:
+    # SimulateCustomPolicy's ContextEntries: a list of objects, or that list as JSON text
+    # (the CLI); each entry's fields are checked by the simulator.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, list | tuple) and all(isinstance(item, Mapping) for item in value):
+        return [dict(item) for item in value]
+    return None
 
 
 def _is_tag(item: object) -> bool:

@@ -50,8 +50,8 @@ class Operation:
     def is_paginated(self) -> bool:
         """
         True for operations AWS paginates; the aws CLI prints their result without
-        ``IsTruncated``/``Marker``, and so does ``invoke()``: the HTTP API adds
-        ``IsTruncated=false`` (everything is returned at once).
+        ``IsTruncated``/``Marker``, and so does ``invoke()`` (everything at once): the
+        HTTP API pages the result with ``MaxItems`` and ``Marker``.
         """
         return self.name.startswith("List") or self.name == "GetGroup"
 
