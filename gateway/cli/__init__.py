@@ -1,8 +1,8 @@
 """
 The ``gateway`` command: argparse subcommands, one-line errors, exit codes.
 
-Commands: ``init``, ``migrate``, ``demo``, ``serve``, ``iam``, ``apply``, ``export`` and ``policy``;
-each module adds its own with ``register(subparsers)`` and sets ``func(args) ->
+Commands: ``init``, ``migrate``, ``demo``, ``serve``, ``iam``, ``apply``, ``export``, ``policy`` and
+``workload``; each module adds its own with ``register(subparsers)`` and sets ``func(args) ->
 int``. Whatever goes wrong ends as one line on stderr, never a traceback:
 
     0    success
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     Return the ``gateway`` parser with every command registered.
     """
-    from gateway.cli import apply, demo, iam, init, migrate, policy, serve
+    from gateway.cli import apply, demo, iam, init, migrate, policy, serve, workload
 
     parser = _Parser(
         prog="gateway",
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     iam.register(commands)
     apply.register(commands)
     policy.register(commands)
+    workload.register(commands)
     return parser
 
 

@@ -15,12 +15,13 @@ text (``"3600"``, ``"true"``).
 
 Gateway extensions to AWS's operations, documented where they are declared:
 ``Force`` on DeleteUser, DeleteGroup and DeleteRole; ``OtpauthUri`` in
-CreateVirtualMFADevice's response. Listing operations return everything at once
-(no ``Marker``/``MaxItems``).
+CreateVirtualMFADevice's response; ``UserName`` on ChangePassword (this CLI has no
+calling user). Listing operations return everything at once (no
+``Marker``/``MaxItems``); the HTTP API pages their results.
 
 The table is built by ``registry``; ``params`` declares and validates parameters;
 one module per area registers its operations: ``users_groups``, ``roles``,
-``policies``, ``credentials`` and ``account``.
+``policies``, ``credentials``, ``account`` and ``reports``.
 
 Part of the IAM service layer: imports nothing from the edge or the CLI.
 """
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 # isort: off
 # The areas register their operations when imported, in this order (the table's order).
-from gateway.iam.operations import users_groups, roles, policies, credentials, account
+from gateway.iam.operations import users_groups, roles, policies, credentials, account, reports
+from gateway.iam.operations import sts
 
 # isort: on
 from gateway.iam.operations.account import ALIAS
@@ -87,7 +89,9 @@ __all__ = [
     "credentials",
     "invoke",
     "policies",
+    "reports",
     "roles",
+    "sts",
     "users_groups",
     "validate",
 ]
