@@ -16,9 +16,12 @@ from gateway.iam.crypto import parse_master_keys
 from gateway.store import Store, open_store
 
 
-async def store_from_settings(settings: Settings) -> Store:
+async def store_from_settings(settings: Settings, *, listen: bool = False) -> Store:
     """
     Open the store the settings name (it is not migrated or checked here).
+
+    ``listen`` is for a long-running gateway on PostgreSQL: keep one connection
+    listening for IAM changes, so requests need no store query to stay coherent.
 
     Raises:
         StoreError: the database cannot be opened.
@@ -30,6 +33,8 @@ async def store_from_settings(settings: Settings) -> Store:
             pool_min_size=config.pool_min_size,
             pool_max_size=config.pool_max_size,
             connect_timeout=config.connect_timeout_seconds,
+            listen=listen,
+            outage_grace_seconds=config.outage_grace_seconds,
         )
     if config.sqlite_path is None:
         raise ConfigError("store.url: expected a SQLite file path")
@@ -62,15 +67,19 @@ class Runtime:
     cipher: Cipher
 
     @classmethod
-    async def open(cls, settings: Settings, *, check_schema: bool = True) -> Runtime:
+    async def open(
+        cls, settings: Settings, *, check_schema: bool = True, listen: bool = False
+    ) -> Runtime:
         """
         Open the store and load the master key; refuse a schema that is not current.
+
+        ``listen``: see ``store_from_settings``.
 
         Raises:
             ConfigError, StoreError: with a message that says how to fix it.
         """
         cipher = cipher_from_settings(settings)
-        store = await store_from_settings(settings)
+        store = await store_from_settings(settings, listen=listen)
         try:
             if check_schema:
                 await store.check_schema()

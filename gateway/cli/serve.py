@@ -6,6 +6,12 @@ master key are opened once before uvicorn starts, so that a missing key or an
 old schema is one clear line, not a server traceback. With ``--pid-file`` it
 records its process id there, for ``gateway reload``.
 
+On SIGTERM (or SIGINT) it stops gracefully: ``/_gateway/ready`` answers 503 at
+once, the listener stops accepting, in-flight requests get up to
+``server.shutdown_grace_seconds`` to finish, then the lifespan shutdown writes
+pending access-key usage and audit events and closes the store; the process
+exits 0.
+
 ``reload`` re-reads the routes and upstreams of a running gateway without
 dropping in-flight requests: it sends the process SIGHUP (so does
 ``kill -HUP``), after checking that the new config loads and compiles, so a
@@ -16,15 +22,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from gateway.cli._common import add_config_argument
 from gateway.config import Settings, load_config
 from gateway.errors import GatewayError, InvalidInput
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from gateway.app import GatewayApp
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,9 +81,13 @@ def run(args: argparse.Namespace) -> int:
     pid_file = Path(args.pid_file) if args.pid_file else None
     if pid_file is not None:
         pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+    app = create_app(settings)
+    # uvicorn restores this handler after its graceful shutdown and re-raises SIGTERM
+    # to it; a stop that was asked for is a success, so the process exits 0.
+    signal.signal(signal.SIGTERM, _exit_ok)
     try:
-        uvicorn.run(
-            create_app(settings),
+        config = uvicorn.Config(
+            app,
             host=host,
             port=port,
             loop="uvloop",
@@ -83,13 +101,31 @@ def run(args: argparse.Namespace) -> int:
             # from X-Forwarded-* sent by any loopback peer, forging aws:SourceIp and
             # aws:SecureTransport; the gateway decides with [server] trusted_proxies.
             proxy_headers=False,
-            timeout_graceful_shutdown=int(settings.server.shutdown_grace_seconds),
+            timeout_graceful_shutdown=math.ceil(settings.server.shutdown_grace_seconds),
             server_header=False,
         )
+        _draining_server(config, app).run()
     finally:
         if pid_file is not None:
             pid_file.unlink(missing_ok=True)
     return 0
+
+
+def _exit_ok(_signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
+def _draining_server(config: uvicorn.Config, app: GatewayApp) -> uvicorn.Server:
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        # Readiness turns 503 the moment the stop signal arrives, before uvicorn
+        # closes the listener, so a load balancer probing it drains this replica.
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            app.draining = True
+            super().handle_exit(sig, frame)
+
+    return DrainingServer(config)
 
 
 def run_reload(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ from .reader import ENV_PREFIX, Table, environment_overrides, parse_bool, unknow
 from .secret import Secret
 from .sections import (
     build_audit,
+    build_metrics,
     build_secrets,
     build_server,
     build_session,
@@ -71,6 +72,7 @@ from .settings import (
     SECTION_KEYS,
     AuditSettings,
     AuditSink,
+    MetricsSettings,
     RouteSettings,
     SecretsSettings,
     ServerSettings,
@@ -119,6 +121,7 @@ __all__ = [
     "ROUTE_BUILTIN_PLACEHOLDERS",
     "AuditSettings",
     "AuditSink",
+    "MetricsSettings",
     "RouteSettings",
     "Secret",
     "SecretsSettings",
@@ -261,6 +264,7 @@ def _build(
         audit=build_audit(tables["audit"], base_dir),
         upstreams=build_upstreams(data.get("upstreams", []), file),
         source=source,
+        metrics=build_metrics(tables["metrics"]),
     )
 
 

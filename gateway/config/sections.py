@@ -39,6 +39,7 @@ from .settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_FAILURES,
     DEFAULT_MFA_DRIFT_STEPS,
+    DEFAULT_OUTAGE_GRACE_SECONDS,
     DEFAULT_POOL_MAX_SIZE,
     DEFAULT_POOL_MIN_SIZE,
     DEFAULT_PORT,
@@ -50,6 +51,7 @@ from .settings import (
     SECTION_KEYS,
     AuditSettings,
     AuditSink,
+    MetricsSettings,
     SecretsSettings,
     ServerSettings,
     SessionSettings,
@@ -60,6 +62,7 @@ from .settings import (
 
 __all__ = [
     "build_audit",
+    "build_metrics",
     "build_secrets",
     "build_server",
     "build_session",
@@ -163,6 +166,7 @@ def build_store(table: Table, base_dir: Path) -> StoreSettings:
         connect_timeout_seconds=table.number(
             "connect_timeout_seconds", DEFAULT_STORE_CONNECT_TIMEOUT_SECONDS, positive=True
         ),
+        outage_grace_seconds=table.number("outage_grace_seconds", DEFAULT_OUTAGE_GRACE_SECONDS),
     )
 
 
@@ -293,6 +297,23 @@ def build_audit(table: Table, base_dir: Path) -> AuditSettings:
     if sink == "file" and file is None:
         raise table.error("file", "required when `audit.sink` is `file`")
     return AuditSettings(sink=sink, file=None if file is None else resolve_path(base_dir, file))
+
+
+def build_metrics(table: Table) -> MetricsSettings:
+    """
+    Build and check ``[metrics]``; ``listen`` is ``host:port`` (``[::1]:9464`` for IPv6).
+    """
+    enabled = table.boolean("enabled", False)
+    text = table.optional_string("listen")
+    if text is None:
+        return MetricsSettings(enabled=enabled)
+    host, separator, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not separator or not _is_host(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise table.error(
+            "listen", f"expected `host:port` such as `127.0.0.1:9464`, got `{clip(text)}`"
+        )
+    return MetricsSettings(enabled=enabled, listen=(host, int(port)))
 
 
 # --- shared checks -------------------------------------------------------------------------------

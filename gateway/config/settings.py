@@ -18,6 +18,7 @@ from .secret import Secret
 __all__ = [
     "AuditSettings",
     "AuditSink",
+    "MetricsSettings",
     "RouteSettings",
     "SecretsSettings",
     "ServerSettings",
@@ -44,6 +45,7 @@ DEFAULT_POOL_MIN_SIZE: Final = 1
 DEFAULT_POOL_MAX_SIZE: Final = 10
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 DEFAULT_STORE_CONNECT_TIMEOUT_SECONDS: Final = 10.0
+DEFAULT_OUTAGE_GRACE_SECONDS: Final = 0.0
 
 DEFAULT_MASTER_KEY_FILE: Final = "var/master.key"
 DEFAULT_MASTER_KEY_ENV: Final = "GATEWAY_MASTER_KEY"
@@ -85,6 +87,7 @@ SECTION_KEYS: Final[dict[str, tuple[str, ...]]] = {
         "pool_max_size",
         "busy_timeout_ms",
         "connect_timeout_seconds",
+        "outage_grace_seconds",
     ),
     "secrets": ("master_key_file", "master_key_env"),
     "session": ("cookie_name", "idle_timeout_seconds", "absolute_timeout_seconds"),
@@ -96,6 +99,7 @@ SECTION_KEYS: Final[dict[str, tuple[str, ...]]] = {
         "mfa_drift_steps",
     ),
     "audit": ("sink", "file"),
+    "metrics": ("enabled", "listen"),
 }
 
 
@@ -140,6 +144,7 @@ class StoreSettings:
     pool_max_size: int = DEFAULT_POOL_MAX_SIZE
     busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS
     connect_timeout_seconds: float = DEFAULT_STORE_CONNECT_TIMEOUT_SECONDS
+    outage_grace_seconds: float = DEFAULT_OUTAGE_GRACE_SECONDS
 
     @property
     def is_memory(self) -> bool:
@@ -212,6 +217,17 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """
+    The Prometheus endpoint: off by default; ``listen`` (host, port) serves it on a
+    listener of its own instead of ``/_gateway/metrics`` on the main one.
+    """
+
+    enabled: bool = False
+    listen: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RouteSettings:
     """
     One upstream route: requests matching ``methods`` and ``path`` become ``action``.
@@ -263,3 +279,4 @@ class Settings:
     audit: AuditSettings
     upstreams: tuple[UpstreamSettings, ...]
     source: Path | None = None
+    metrics: MetricsSettings = MetricsSettings()

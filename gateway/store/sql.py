@@ -112,6 +112,37 @@ TABLES: dict[str, frozenset[str]] = {
     ),
     "mfa_used_steps": frozenset({"serial_number", "step"}),
     "password_policies": frozenset({"account_id", "document"}),
+    # 0002_console.sql
+    "console_sessions": frozenset(
+        {
+            "id",
+            "account_id",
+            "owner",
+            "stage",
+            "created_at",
+            "last_seen_at",
+            "mfa_serial",
+            "mfa_at",
+            "source_ip",
+            "user_agent",
+            "password_changed_at",
+        }
+    ),
+    "signin_failures": frozenset({"throttle_key", "id", "failed_at"}),
+    # 0003_workloads.sql
+    "workloads": frozenset(
+        {
+            "id",
+            "account_id",
+            "name",
+            "name_lower",
+            "role_id",
+            "duration_seconds",
+            "token_hash",
+            "created_at",
+            "rotated_at",
+        }
+    ),
 }
 
 GENERATION_BUMP = "UPDATE iam_generation SET value = value + 1 WHERE id = 1"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ import aiosqlite
 
 from gateway.errors import StoreError
 from gateway.store import sql
-from gateway.store.base import Row, Value
+from gateway.store.base import Row, StoreStats, Value
 
 
 class SqliteTransaction(sql.SqlTransaction):
@@ -32,10 +33,12 @@ class SqliteTransaction(sql.SqlTransaction):
     Row operations on an open SQLite transaction.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, stats: StoreStats) -> None:
         self._conn = conn
+        self._stats = stats
 
     async def _fetch(self, statement: str, args: Sequence[Value]) -> list[Row]:
+        self._stats.queries += 1
         try:
             async with self._conn.execute(statement, list(args)) as cursor:
                 rows = await cursor.fetchall()
@@ -44,6 +47,7 @@ class SqliteTransaction(sql.SqlTransaction):
         return [dict(row) for row in rows]
 
     async def _execute(self, statement: str, args: Sequence[Value], operation: str) -> int:
+        self._stats.queries += 1
         try:
             async with self._conn.execute(statement, list(args)) as cursor:
                 return cursor.rowcount
@@ -67,6 +71,7 @@ class SqliteStore:
         self._lock = asyncio.Lock()
         self.path = path
         self._marker: sqlite3.Connection | None = None
+        self.stats = StoreStats()
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> SqliteStore:
@@ -95,6 +100,7 @@ class SqliteStore:
         self, *, write: bool = False, bump: bool = True
     ) -> AsyncIterator[SqliteTransaction]:
         async with self._lock:
+            started = time.perf_counter()
             try:
                 await self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 if write and bump:
@@ -102,21 +108,25 @@ class SqliteStore:
             except sqlite3.Error as exc:
                 raise StoreError("the store is unavailable", operation="begin") from exc
             try:
-                yield SqliteTransaction(self._conn)
+                yield SqliteTransaction(self._conn, self.stats)
             except BaseException:
                 await self._conn.execute("ROLLBACK")
+                self.stats.observe(time.perf_counter() - started)
                 raise
             try:
                 await self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 await self._conn.execute("ROLLBACK")
                 raise StoreError("the store could not commit", operation="commit") from exc
+            finally:
+                self.stats.observe(time.perf_counter() - started)
 
     async def generation(self) -> int:
         # Read on every request, so it must be cheap: a hop through aiosqlite's thread
         # costs ~250 us, a direct read on a private read-only connection ~3 us. In WAL
         # mode a reader never waits for a writer, so this cannot stall the event loop
         # behind a long transaction; the short busy timeout bounds a checkpoint race.
+        self.stats.queries += 1
         if self.path == ":memory:":
             async with self._lock, self._conn.execute(sql.GENERATION_READ) as cursor:
                 row = await cursor.fetchone()
