@@ -12,6 +12,7 @@ authentication:
 
 - ``/_gateway/health``: the process is alive (never touches the store)
 - ``/_gateway/ready``: the store answers, its schema is current, config is loaded
+  (503 otherwise, and from the moment the process is asked to stop)
 - ``/_gateway/identity-key``: the public key upstreams verify identity assertions with
 
 Other features (the console, the IAM and STS APIs, credentials for workloads,
@@ -34,13 +35,17 @@ from typing import Any
 
 import aiohttp
 
+from gateway.api.credentials import CredentialsEndpoint
+from gateway.api.iam import iam_endpoint
+from gateway.api.sts import sts_endpoint
 from gateway.assertion import PURPOSE, AssertionSigner
 from gateway.audit import Auditor, auditor_from_settings, build_event
 from gateway.config import Settings, load_config
 from gateway.errors import GatewayError, UpstreamError
-from gateway.guard import Admission, Attempt, Guard
+from gateway.guard import Admission, Attempt, Guard, send_refusal
 from gateway.http_errors import send_error
 from gateway.iam.naming import now as utc_now
+from gateway.metrics import Metrics
 from gateway.normalize import request_view
 from gateway.proxy import Forwarder, forward_websocket, upstream_headers
 from gateway.request_ids import new_request_id
@@ -139,6 +144,9 @@ class GatewayApp:
         self.services: Services | None = None
         self._flusher: asyncio.Task[None] | None = None
         self.endpoints: dict[str, ASGIApp] = {}
+        self.metrics: Metrics | None = None
+        # True once the process is stopping: readiness answers 503 so balancers drain it.
+        self.draining = False
 
     def mount(self, name: str, app: ASGIApp) -> None:
         """
@@ -232,7 +240,7 @@ class GatewayApp:
             if isinstance(exc, UpstreamError) and tracked.started:
                 log.warning("upstream %s broke off a response", exc.upstream)
             elif not tracked.started:
-                await send_error(tracked, exc, attempt.view, request_id=request_id)
+                await send_refusal(tracked, exc, attempt.view, request_id=request_id)
         except Exception:
             # A bug, not bad input: log it (no request data), answer 500 without detail.
             error_code = "InternalFailure"
@@ -271,7 +279,7 @@ class GatewayApp:
         headers = upstream_headers(
             view,
             identity=identity_headers(admission, services.signer, request_id=request_id),
-            cookie_name=self.settings.session.cookie_name,
+            cookie_name=services.guard.cookies.name,
         )
         return view, admission, headers
 
@@ -288,6 +296,9 @@ class GatewayApp:
         if services is None or view is None:
             return
         match = attempt.match
+        elapsed = time.perf_counter() - started
+        if self.metrics is not None:
+            self.metrics.observe(match, attempt.decision, error_code, upstream_status, elapsed)
         services.auditor.record(
             build_event(
                 view=view,
@@ -298,7 +309,7 @@ class GatewayApp:
                 error_code=error_code,
                 upstream=match.upstream.name if match else None,
                 upstream_status=upstream_status,
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=elapsed * 1000,
                 now=utc_now(),
                 region=self.settings.server.region,
             )
@@ -340,6 +351,9 @@ class GatewayApp:
 
     async def _ready(self, send: Send) -> None:
         services = self.services
+        if self.draining:
+            await send_json(send, 503, {"status": "draining"})
+            return
         if services is None:
             await send_json(send, 503, {"status": "starting"})
             return
@@ -355,7 +369,14 @@ class GatewayApp:
         """
         Open the store, compile routes and open the upstream connection pool.
         """
-        runtime = await Runtime.open(self.settings)
+        self.draining = False
+        if self.metrics is None and self.settings.metrics.enabled:
+            self.metrics = Metrics(self, self.settings.metrics)
+            if self.settings.metrics.listen is None:
+                self.mount("metrics", self.metrics)
+        if self.metrics is not None:
+            await self.metrics.start()
+        runtime = await Runtime.open(self.settings, listen=True)
         try:
             guard = Guard(self.settings, runtime)
         except GatewayError:
@@ -371,6 +392,16 @@ class GatewayApp:
         auditor = auditor_from_settings(self.settings.audit)
         await auditor.start()
         self.services = Services(runtime, guard, Forwarder(session), session, signer, auditor)
+        if "console" not in self.endpoints:
+            from gateway.console.app import mount_console
+
+            mount_console(self)
+        if "iam" not in self.endpoints:
+            self.mount("iam", iam_endpoint())
+        if "sts" not in self.endpoints:
+            self.mount("sts", sts_endpoint())
+        if "credentials" not in self.endpoints:
+            self.mount("credentials", CredentialsEndpoint())
         self._flusher = asyncio.create_task(self._flush_key_usage())
 
     def reload(self) -> None:
@@ -404,8 +435,10 @@ class GatewayApp:
 
     async def stop(self) -> None:
         """
-        Close the upstream pool and the store.
+        Close the upstream pool and the store (after writing pending key usage and
+        audit events).
         """
+        self.draining = True
         services, self.services = self.services, None
         if self._flusher is not None:
             self._flusher.cancel()
@@ -415,9 +448,12 @@ class GatewayApp:
         if services is not None:
             with contextlib.suppress(GatewayError):
                 await services.guard.keys.flush_usage()
+            await services.guard.close()
             await services.session.close()
             await services.auditor.aclose()
             await services.runtime.close()
+        if self.metrics is not None:
+            await self.metrics.close()
 
     def _listen_for_sighup(self) -> None:
         try:
