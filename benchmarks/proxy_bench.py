@@ -21,6 +21,9 @@ policies, each user attached to one), side by side with the small store; users a
 policies are created through `gateway.iam.IAM` in a batch transaction, attachments as
 rows in one store transaction; the seeding is timed. On by default (it takes well under
 two minutes); `--no-large` skips it.
+(g) temporary credentials: the bench user assumes a role through the gateway's STS,
+and a URL presigned with those credentials (X-Amz-Security-Token) is measured against
+the long-term key's URL, alternating twice in the same gateway process.
 (f) two workers: uvicorn's own `--workers 2` over `gateway_factory:create`, against one
 worker, both unpinned (two cores shared by everything); requests per worker are
 counted from one audit file per worker process.
@@ -43,11 +46,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,12 +60,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from upstream import Upstream, run_upstream  # noqa: E402
 
-from gateway.auth.sigv4_sign import presign_url  # noqa: E402  (path set up above)
+from gateway.auth.sigv4_sign import presign_url, sign_request  # noqa: E402  (path set up above)
 
 PYTHON = sys.executable
 GATEWAY = [PYTHON, "-m", "gateway"]
 REGION = "us-east-1"
 SERVICE = "bench"
+ROLE = "bench-role"
 ROOT_PASSWORD = "Bench-Root-Passw0rd!x9"  # noqa: S105 - a throwaway store in a temp dir
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -314,7 +320,67 @@ def set_up_gateway(directory: Path, upstream_url: str) -> Gateway:
         *flag,
     )
     key = json.loads(cli("iam", "create-access-key", "--user-name", "bench", *flag))["AccessKey"]
+    user_arn = bench_user_arn(config)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = ["--role-name", ROLE, *flag]
+    cli("iam", "create-role", "--assume-role-policy-document", json.dumps(trust), *role)
+    cli(
+        "iam",
+        "put-role-policy",
+        "--policy-name",
+        "bench-read",
+        "--policy-document",
+        json.dumps(POLICY),
+        *role,
+    )
     return Gateway(directory, config, port, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def assume_role(gateway: Gateway) -> tuple[str, str, str]:
+    """Temporary credentials for the bench role, from the gateway's STS (AssumeRole)."""
+    account = bench_user_arn(gateway.config).split(":")[4]
+    body = urlencode(
+        {
+            "Action": "AssumeRole",
+            "Version": "2011-06-15",
+            "RoleArn": f"arn:aws:iam::{account}:role/{ROLE}",
+            "RoleSessionName": "bench",
+            "DurationSeconds": "3600",
+        }
+    ).encode()
+    url = f"http://127.0.0.1:{gateway.port}/_gateway/sts"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    headers |= sign_request(
+        "POST",
+        url,
+        headers,
+        body,
+        gateway.access_key_id,
+        gateway.secret,
+        REGION,
+        "sts",
+        datetime.now(UTC),
+    )
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    found = {
+        name: re.search(f"<{name}>([^<]+)</{name}>", text)
+        for name in ("AccessKeyId", "SecretAccessKey", "SessionToken")
+    }
+    if not all(found.values()):
+        raise SystemExit(f"AssumeRole did not return credentials:\n{text[:500]}")
+    return tuple(match.group(1) for match in found.values() if match)  # type: ignore[return-value]
+
+
+def bench_user_arn(config: Path) -> str:
+    user = json.loads(cli("iam", "get-user", "--user-name", "bench", "--config", str(config)))
+    return str(user["User"]["Arn"])
 
 
 def serve_gateway(
@@ -419,6 +485,13 @@ def check_gateway(gateway: Gateway, port: int | None = None) -> float:
             f"(want 403), tampered {tampered} (want 403)"
         )
     return first_ms
+
+
+def check_url(url: str) -> None:
+    """A presigned URL with temporary credentials gets 200 before it is measured."""
+    status, _ = curl_status(url)
+    if status != 200:
+        raise SystemExit(f"temporary-credential check failed: {status} (want 200)")
 
 
 # --- profile -----------------------------------------------------------------------------
@@ -726,6 +799,27 @@ def main() -> None:
             base = rss_mib(process.pid)
             guarded = wrk(url, args.duration, connections=args.connections, cpus=CLIENT_CPU)
             memory, profile = memory_run(process.pid, url, args, base, guarded, args.profile_out)
+            # (g): temporary credentials against long-term keys, alternating, same process.
+            key_id, secret, token = assume_role(gateway)
+            sts_url = presign_url(
+                "GET",
+                f"http://127.0.0.1:{gateway.port}/bench{target}",
+                key_id,
+                secret,
+                REGION,
+                SERVICE,
+                datetime.now(UTC),
+                expires=3600,
+                session_token=token,
+            )
+            check_url(sts_url)
+            sts_pairs = [
+                (
+                    wrk(url, args.duration, connections=args.connections, cpus=CLIENT_CPU),
+                    wrk(sts_url, args.duration, connections=args.connections, cpus=CLIENT_CPU),
+                )
+                for _ in range(2)
+            ]
         audited = audit_lines(gateway.audit)
 
         print("\nthroughput and latency (32 connections)")
@@ -745,6 +839,18 @@ def main() -> None:
             f"  audit: {audited:,} events written for {SENT[url.split('/')[2]] + 3:,} requests "
             "counted by wrk and curl (wrk does not count the replies in flight when it stops)"
         )
+
+        print(
+            "\n(g) temporary credentials (AssumeRole, X-Amz-Security-Token presigned) against "
+            "long-term key requests, alternating in one gateway process"
+        )
+        print(HEADER)
+        for index, (keyed, temporary) in enumerate(sts_pairs, start=1):
+            print(row(f"(g{index}) long-term access key", keyed))
+            print(row(f"(g{index}) temporary credentials", temporary))
+        key_rps = sum(pair[0].rps for pair in sts_pairs)
+        sts_rps = sum(pair[1].rps for pair in sts_pairs)
+        print(f"  ratio temporary / long-term: rps {sts_rps / key_rps:.3f}x")
 
         print(
             f"\n(d) memory: gateway RSS from the end of the warm-up over {args.requests:,} "
