@@ -253,6 +253,8 @@ class Guard:
         payload_hash: str | None = None
         if websocket:
             payload_hash = _EMPTY_SHA256  # a handshake has no body; never read one
+        elif not view.has_body:
+            payload_hash = _EMPTY_SHA256  # nothing to read (RFC 9112); a claim must match it
         elif _needs_body_hash(signed.content_sha256, signed.presigned, service):
             body = await read_body(receive, self.max_body)
             payload_hash = hashlib.sha256(body).hexdigest()

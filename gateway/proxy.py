@@ -178,7 +178,7 @@ class Forwarder:
         if body is not None:
             data = body
             headers = [(k, v) for k, v in headers if k != "content-length"]
-        elif view.header("content-length") in (None, "0") and not view.header("transfer-encoding"):
+        elif not view.has_body:
             data = None
         else:
             data = _stream_request(receive)

@@ -54,3 +54,13 @@ class RequestView:
     @property
     def host(self) -> str:
         return self.header("host") or ""
+
+    @property
+    def has_body(self) -> bool:
+        """
+        False when the request has no body by RFC 9112 (no Transfer-Encoding, and no
+        Content-Length or a zero one); a body that is there is read, never assumed.
+        """
+        return self.header("content-length") not in (None, "0") or (
+            self.header("transfer-encoding") is not None
+        )

@@ -5,6 +5,7 @@ Authorize, then forward: the gateway in proxy mode against a real upstream.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import UTC, datetime
 
@@ -93,6 +94,25 @@ async def test_body_must_match_its_signed_hash(edge: Edge, upstream: Upstream) -
     )
     assert response.status_code == 403
     assert upstream.seen == []
+
+
+async def test_bodyless_request_is_checked_against_the_empty_hash(
+    edge: Edge, upstream: Upstream
+) -> None:
+    """Without a body (no Content-Length, no Transfer-Encoding) the signed hash must be
+    the empty body's; a PUT whose signature claims a body it does not carry is refused."""
+    path = "/backup/buckets/backup/objects/a"
+    claimed = b"a body that never comes"
+    headers = edge.signed(
+        "PUT", path, claimed, {"x-amz-content-sha256": hashlib.sha256(claimed).hexdigest()}
+    )
+    response = await edge.client.put(path, headers=headers)
+    assert response.status_code == 400
+    assert "XAmzContentSHA256Mismatch" in response.text
+    assert upstream.seen == []
+    empty = await edge.call("PUT", path)
+    assert empty.status_code == 200
+    assert upstream.seen[0]["body"] == b""
 
 
 async def test_deactivated_key_is_refused_on_next_request(edge: Edge) -> None:
