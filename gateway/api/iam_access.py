@@ -191,12 +191,39 @@ async def authorize_operation(
         await authorize(call, action=tag_action, resource=resource, extra=extra)
     try:
         await authorize(call, action=f"iam:{operation}", resource=resource, extra=extra)
+        renamed = _renamed_arn(iam.account_id, operation, params, resource)
+        if renamed is not None and renamed != resource:
+            # AWS: renaming or moving a user or group needs the permission on both the
+            # source and the target ARN.
+            await authorize(call, action=f"iam:{operation}", resource=renamed, extra=extra)
     except AccessDenied as denied:
         if operation != "ChangePassword" or not await _users_may_change(iam):
             raise
         decision = call.audit.decision
         if decision is None or decision.verdict is Verdict.EXPLICIT_DENY:
             raise denied from None
+
+
+def _renamed_arn(
+    account: str, operation: str, params: Mapping[str, object], source: str
+) -> str | None:
+    # The ARN an UpdateUser/UpdateGroup with NewUserName/NewGroupName/NewPath ends at.
+    kind = {"UpdateUser": "user", "UpdateGroup": "group"}.get(operation)
+    if kind is None:
+        return None
+    name_key = "NewUserName" if kind == "user" else "NewGroupName"
+    new_name, new_path = params.get(name_key), params.get("NewPath")
+    if not isinstance(new_name, str) and not isinstance(new_path, str):
+        return None
+    # The source is arn:aws:iam::ACCOUNT:KIND/PATH/NAME; keep what does not change.
+    rest = source.split(":", 5)[-1].removeprefix(kind)
+    cut = rest.rfind("/") + 1
+    return arn(
+        account,
+        kind,
+        new_path if isinstance(new_path, str) else rest[:cut],
+        new_name if isinstance(new_name, str) else rest[cut:],
+    )
 
 
 async def _users_may_change(iam: IAM) -> bool:

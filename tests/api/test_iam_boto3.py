@@ -626,3 +626,34 @@ async def test_tags_need_tagging_permission_and_set_request_tags(api: Api) -> No
     assert "iam:TagUser" in denied.value.response["Error"]["Message"]
     names = {u["UserName"] for u in (await api.run(iam.list_users))["Users"]}
     assert {"plain", "ops-1"} <= names and "dev-1" not in names
+
+
+async def test_renaming_needs_permission_on_source_and_target(api: Api) -> None:
+    """As AWS: UpdateUser with a new name or path is authorized on both ARNs."""
+    from gateway.iam.operations import invoke
+
+    await api.user_with_key("renamer")
+    team_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "iam:UpdateUser",
+                "Resource": "arn:aws:iam::*:user/team/*",
+            }
+        ],
+    }
+    await invoke(
+        api.iam,
+        "PutUserPolicy",
+        {"UserName": "renamer", "PolicyName": "team", "PolicyDocument": json.dumps(team_only)},
+    )
+    await invoke(api.iam, "CreateUser", {"UserName": "bob", "Path": "/team/"})
+    renamer = api.client("renamer")
+    await api.run(renamer.update_user, UserName="bob", NewUserName="bobby")
+    with pytest.raises(ClientError) as denied:
+        await api.run(renamer.update_user, UserName="bobby", NewPath="/admins/")
+    assert code_of(denied.value) == ("AccessDenied", 403)
+    assert ":user/admins/bobby" in denied.value.response["Error"]["Message"]
+    user = (await api.run(api.client().get_user, UserName="bobby"))["User"]
+    assert user["Path"] == "/team/"
