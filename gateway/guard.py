@@ -274,6 +274,18 @@ class Guard:
             allow_unsigned_payload=draft.unsigned_payload,
         )
         attempt.principal = principal
+        return await self._authorize(view, draft, principal, attempt, now, body)
+
+    async def _authorize(
+        self,
+        view: RequestView,
+        draft: Located,
+        principal: Principal,
+        attempt: Attempt,
+        now: datetime,
+        body: bytes | None,
+    ) -> Admission:
+        # Render the route for the caller's account and ask the engine; a deny is 403.
         match = self.routes.render(draft, account=principal.account_id)
         attempt.match = match
         request, decision = await self.authorizer.authorize(
@@ -334,22 +346,7 @@ class Guard:
                 "the password must be changed before anything else",
                 location=f"{PASSWORD_PATH}?next={back}",
             )
-        now = self.clock()
-        match = self.routes.render(draft, account=principal.account_id)
-        attempt.match = match
-        request, decision = await self.authorizer.authorize(
-            principal,
-            view,
-            action=match.action,
-            resource=match.resource,
-            now=now,
-            extra=match.context,
-            resource_policy=match.resource_policy,
-        )
-        attempt.decision = decision
-        if not decision.is_allowed:
-            raise AccessDenied(decision.message(request), decision=decision)
-        return Admission(principal, match, request, decision, None)
+        return await self._authorize(view, draft, principal, attempt, self.clock(), None)
 
     async def close(self) -> None:
         """

@@ -353,6 +353,30 @@ async def roles(ctx: Ctx) -> Response:
     )
 
 
+async def _save_document(
+    ctx: Ctx,
+    document: str,
+    kind: str,
+    operation: str,
+    params: dict[str, Any],
+    *,
+    here: str,
+    ok: str,
+) -> tuple[list[dict[str, str]], Response | None]:
+    # An editor's save: the validator's findings, and unless they hold an error, the
+    # operation's outcome as a redirect back to `here` (None: show the editor again).
+    findings = policy_findings(document, kind)
+    if any(f["level"] == "error" for f in findings):
+        return findings, None
+    try:
+        await run(ctx, operation, params)
+    except GatewayError as exc:
+        if exc.status >= 500:
+            raise
+        return findings, redirect(ctx, here, error=f"{exc.code}: {exc.message}")
+    return findings, redirect(ctx, here, ok=ok)
+
+
 @page()
 async def role_detail(ctx: Ctx) -> Response:
     iam = ctx.iam
@@ -364,17 +388,17 @@ async def role_detail(ctx: Ctx) -> Response:
     status = 200
     if ctx.request.method == "POST":
         document = ctx.field("PolicyDocument")
-        findings = policy_findings(document, "trust")
-        if not any(f["level"] == "error" for f in findings):
-            try:
-                await run(
-                    ctx,
-                    "UpdateAssumeRolePolicy",
-                    {"RoleName": role.role_name, "PolicyDocument": document},
-                )
-            except AccessDenied as exc:
-                return redirect(ctx, here, error=exc.message)
-            return redirect(ctx, here, ok="The trust policy is updated.")
+        findings, done = await _save_document(
+            ctx,
+            document,
+            "trust",
+            "UpdateAssumeRolePolicy",
+            {"RoleName": role.role_name, "PolicyDocument": document},
+            here=here,
+            ok="The trust policy is updated.",
+        )
+        if done is not None:
+            return done
         status = 400
     return render(
         ctx,
@@ -467,19 +491,17 @@ async def policy_detail(ctx: Ctx) -> Response:
     status = 200
     if ctx.request.method == "POST":
         document = ctx.field("PolicyDocument")
-        findings = policy_findings(document, "identity")
-        if not any(f["level"] == "error" for f in findings):
-            try:
-                await run(
-                    ctx,
-                    "CreatePolicyVersion",
-                    {"PolicyArn": policy.arn, "PolicyDocument": document, "SetAsDefault": True},
-                )
-            except GatewayError as exc:
-                if exc.status >= 500:
-                    raise
-                return redirect(ctx, here, error=f"{exc.code}: {exc.message}")
-            return redirect(ctx, here, ok="A new default version is saved.")
+        findings, done = await _save_document(
+            ctx,
+            document,
+            "identity",
+            "CreatePolicyVersion",
+            {"PolicyArn": policy.arn, "PolicyDocument": document, "SetAsDefault": True},
+            here=here,
+            ok="A new default version is saved.",
+        )
+        if done is not None:
+            return done
         status = 400
     return render(
         ctx,
@@ -520,19 +542,17 @@ async def inline(ctx: Ctx) -> Response:
     status = 200
     if ctx.request.method == "POST":
         document = ctx.field("PolicyDocument")
-        findings = policy_findings(document, "identity")
-        if not any(f["level"] == "error" for f in findings):
-            try:
-                await run(
-                    ctx,
-                    _PUT_INLINE[kind],
-                    {_KINDS[kind]: owner, "PolicyName": policy_name, "PolicyDocument": document},
-                )
-            except GatewayError as exc:
-                if exc.status >= 500:
-                    raise
-                return redirect(ctx, here, error=f"{exc.code}: {exc.message}")
-            return redirect(ctx, here, ok=f"Inline policy {policy_name} is saved.")
+        findings, done = await _save_document(
+            ctx,
+            document,
+            "identity",
+            _PUT_INLINE[kind],
+            {_KINDS[kind]: owner, "PolicyName": policy_name, "PolicyDocument": document},
+            here=here,
+            ok=f"Inline policy {policy_name} is saved.",
+        )
+        if done is not None:
+            return done
         status = 400
     return render(
         ctx,

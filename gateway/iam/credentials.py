@@ -353,18 +353,30 @@ class CredentialOperations(ServiceBase):
                 raise LimitExceeded(
                     f"Cannot exceed quota for MFADevicesPerUser: {MAX_MFA_DEVICES_PER_USER}"
                 )
-            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
-            if step is None:
-                raise InvalidInput(
-                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
-                )
-            for used in (step, step + 1):
-                await tx.insert("mfa_used_steps", {"serial_number": serial_number, "step": used})
+            await self._spend_consecutive(tx, row, code1, code2)
             await tx.update(
                 "mfa_devices",
                 {"serial_number": serial_number},
                 {"owner": user["id"], "enabled_at": self._now()},
             )
+
+    async def _spend_consecutive(self, tx: Transaction, row: Row, code1: str, code2: str) -> None:
+        # Two consecutive codes of the device in `row` (EnableMFADevice's rule); both
+        # steps are recorded under the unique constraint, so neither works again.
+        invalid = InvalidInput(
+            "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
+        )
+        step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
+        if step is None:
+            raise invalid
+        try:
+            for used in (step, step + 1):
+                await tx.insert(
+                    "mfa_used_steps", {"serial_number": row["serial_number"], "step": used}
+                )
+        except Conflict:
+            # SECURITY: a code already spent is refused like a wrong one.
+            raise invalid from None
 
     async def deactivate_mfa_device(self, user_name: str, serial_number: str) -> None:
         async with self._write() as tx:
@@ -415,13 +427,7 @@ class CredentialOperations(ServiceBase):
                 raise EntityAlreadyExists("MFA Device is already in use.")
             if await tx.count("mfa_devices", {"owner": owner}):
                 raise LimitExceeded("Cannot exceed quota for MFADevicesPerUser: 1")
-            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
-            if step is None:
-                raise InvalidInput(
-                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
-                )
-            for used in (step, step + 1):
-                await tx.insert("mfa_used_steps", {"serial_number": serial_number, "step": used})
+            await self._spend_consecutive(tx, row, code1, code2)
             await tx.update(
                 "mfa_devices",
                 {"serial_number": serial_number},
@@ -467,21 +473,7 @@ class CredentialOperations(ServiceBase):
                     f"MFA Device with serial number {serial_number} does not exist "
                     f"for user {user['name']}."
                 )
-            step = totp.consecutive_steps(self._totp(row), code1, code2, self.clock())
-            if step is None:
-                raise InvalidInput(
-                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
-                )
-            try:
-                for used in (step, step + 1):
-                    await tx.insert(
-                        "mfa_used_steps", {"serial_number": serial_number, "step": used}
-                    )
-            except Conflict:
-                # SECURITY: a code already spent is refused like a wrong one.
-                raise InvalidInput(
-                    "Authentication code for device is not valid.", code="InvalidAuthenticationCode"
-                ) from None
+            await self._spend_consecutive(tx, row, code1, code2)
 
     async def change_password(self, user_name: str, old_password: str, new_password: str) -> None:
         """

@@ -144,13 +144,18 @@ async def _create_virtual_mfa_device(iam: IAM, args: Args) -> Shape:
     return {"VirtualMFADevice": responses.new_virtual_mfa_device(device)}
 
 
+CODES = (
+    Param("AuthenticationCode1", required=True, help="a code from the device"),
+    Param("AuthenticationCode2", required=True, help="the next code from the device"),
+)
+
+
 @operation(
     "EnableMFADevice",
     "assign an MFA device to a user with two consecutive codes",
     USER,
     SERIAL,
-    Param("AuthenticationCode1", required=True, help="a code from the device"),
-    Param("AuthenticationCode2", required=True, help="the next code from the device"),
+    *CODES,
 )
 async def _enable_mfa_device(iam: IAM, args: Args) -> Shape:
     await iam.enable_mfa_device(
@@ -167,8 +172,7 @@ async def _enable_mfa_device(iam: IAM, args: Args) -> Shape:
     "check that a user's MFA device is in sync, with two consecutive codes",
     USER,
     SERIAL,
-    Param("AuthenticationCode1", required=True, help="a code from the device"),
-    Param("AuthenticationCode2", required=True, help="the next code from the device"),
+    *CODES,
 )
 async def _resync_mfa_device(iam: IAM, args: Args) -> Shape:
     await iam.resync_mfa_device(
