@@ -183,6 +183,13 @@ async def test_enable_mfa_with_two_consecutive_codes(
     assert len(steps) == 2
     with pytest.raises(EntityAlreadyExists):
         await service.enable_mfa_device("steve", device.serial_number, "000000", "000000")
+    # Unassigned and assigned again: the codes already spent are refused like wrong ones.
+    await service.deactivate_mfa_device("steve", device.serial_number)
+    with pytest.raises(InvalidInput) as replayed:
+        await service.enable_mfa_device(
+            "steve", device.serial_number, totp.at(earlier), totp.at(clock.moment)
+        )
+    assert replayed.value.code == "InvalidAuthenticationCode"
 
 
 async def test_mfa_seed_is_sealed_at_rest(iam: IAM) -> None:
