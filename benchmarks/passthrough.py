@@ -7,8 +7,12 @@ settings as ``gateway.app``) and streams the response back. No authentication, n
 routing, no audit: what is left is the cost of uvicorn + aiohttp's client, which the
 gateway pays too.
 
+`--client native` swaps aiohttp's client for the gateway's own upstream client
+(``gateway.upstream_client``), so the benchmark can also show the gateway against a
+pass-through that forwards the same way it does.
+
 Run: `PASSTHROUGH_UPSTREAM=http://127.0.0.1:9100 python benchmarks/passthrough.py
-[--port 9200]` (uvicorn, uvloop, httptools, one worker).
+[--port 9200] [--client aiohttp|native]` (uvicorn, uvloop, httptools, one worker).
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from typing import Any
 
 import aiohttp
 from yarl import URL
+
+from gateway.proxy import request_head
+from gateway.upstream_client import UpstreamPool, origin_of
 
 HOP_BY_HOP = frozenset(
     {
@@ -101,17 +108,72 @@ class PassThrough:
                 return
 
 
+class NativePassThrough:
+    """The same pass-through over the gateway's own upstream client."""
+
+    def __init__(self, upstream: str) -> None:
+        self.origin = origin_of(upstream)
+        self.pool: UpstreamPool | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.pool = UpstreamPool()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self.pool is not None:
+                        await self.pool.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        assert self.pool is not None
+        target = self.origin.base_path + scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name not in HOP_BY_HOP
+        ]
+        head = request_head(scope["method"], target, self.origin.host_header, headers, "")
+        conn = await self.pool.request(
+            self.origin, head, method=scope["method"], body=None, connect_timeout=5, read_timeout=30
+        )
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": conn.status,
+                    "headers": [
+                        (name.lower(), value)
+                        for name, value in conn.headers
+                        if name.lower() not in HOP_BY_HOP
+                    ],
+                }
+            )
+            while chunk := await conn.read_chunk(30):
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            self.pool.release(conn)
+
+
 def main() -> None:
     import uvicorn
 
     parser = argparse.ArgumentParser(description="minimal pass-through proxy")
     parser.add_argument("--port", type=int, default=9200)
     parser.add_argument("--upstream", default=os.environ.get("PASSTHROUGH_UPSTREAM"))
+    parser.add_argument("--client", choices=("aiohttp", "native"), default="aiohttp")
     args = parser.parse_args()
     if not args.upstream:
         parser.error("give --upstream URL or set PASSTHROUGH_UPSTREAM")
+    app = NativePassThrough if args.client == "native" else PassThrough
     uvicorn.run(
-        PassThrough(args.upstream),
+        app(args.upstream),
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",

@@ -7,8 +7,10 @@ Needs `wrk`, `taskset` and `curl`; nginx is used as the upstream when installed
 
 What it does, in one run, so that the ratios compare like with like on a noisy box:
 
-(a) wrk -> upstream directly; (b) wrk -> `passthrough.py` -> upstream;
-(c) wrk -> `gateway serve` -> upstream, replaying one presigned GET URL.
+(a) wrk -> upstream directly; (b) wrk -> `passthrough.py` -> upstream (aiohttp's
+client, the baseline the targets are set against); (b2) the same pass-through over the
+gateway's own upstream client (`--client native`), to show what forwarding alone costs
+either way; (c) wrk -> `gateway serve` -> upstream, replaying one presigned GET URL.
 Proxies are pinned to CPU 0, wrk and the upstream to CPU 1 (for (a) the upstream
 moves to CPU 0). Each run: warm-up, then a timed wrk run (32 connections, 2 threads,
 `--latency`). Printed: req/s, p50, p99 and the gateway/pass-through ratios.
@@ -703,6 +705,30 @@ def workers_run(gateway: Gateway, upstream: Upstream, args: argparse.Namespace) 
     return lines
 
 
+def measure_passthrough(
+    upstream_url: str, target: str, work: Path, args: argparse.Namespace, client: str
+) -> tuple[WrkResult, float]:
+    """Run `passthrough.py --client CLIENT` on the server CPU; its figures and RSS (MiB)."""
+    port = free_port()
+    with server(
+        [
+            PYTHON,
+            str(ROOT / "benchmarks" / "passthrough.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            upstream_url,
+            "--client",
+            client,
+        ],
+        port,
+        work / f"passthrough-{client}.log",
+        cpus=SERVER_CPU,
+    ) as process:
+        result = measure(f"http://127.0.0.1:{port}/bench{target}", args)
+        return result, rss_mib(process.pid)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Gateway proxy benchmark (see module doc).")
     parser.add_argument(
@@ -775,22 +801,8 @@ def main() -> None:
         direct = measure(upstream.url + target, args)
         upstream.pin(CLIENT_CPU)
 
-        port = free_port()
-        with server(
-            [
-                PYTHON,
-                str(ROOT / "benchmarks" / "passthrough.py"),
-                "--port",
-                str(port),
-                "--upstream",
-                upstream.url,
-            ],
-            port,
-            work / "passthrough.log",
-            cpus=SERVER_CPU,
-        ) as passthrough:
-            proxied = measure(f"http://127.0.0.1:{port}/bench{target}", args)
-            passthrough_rss = rss_mib(passthrough.pid)
+        proxied, passthrough_rss = measure_passthrough(upstream.url, target, work, args, "aiohttp")
+        native, _ = measure_passthrough(upstream.url, target, work, args, "native")
 
         with serve_gateway(gateway, cpus=SERVER_CPU) as process:
             first_ms = check_gateway(gateway)
@@ -826,13 +838,14 @@ def main() -> None:
         print(HEADER)
         print(row("(a) upstream direct", direct))
         print(row("(b) pass-through proxy -> upstream", proxied))
+        print(row("(b2) pass-through, gateway's client", native))
         print(row("(c) gateway -> upstream (presigned GET)", guarded))
-        print(
-            f"  ratio gateway / pass-through: rps {guarded.rps / proxied.rps:.3f}x "
-            f"({proxied.rps / guarded.rps:.1f}x slower), "
-            f"p50 {guarded.p50_ms / proxied.p50_ms:.2f}x, "
-            f"p99 {guarded.p99_ms / proxied.p99_ms:.2f}x"
-        )
+        for label, base in (("(b)", proxied), ("(b2)", native)):
+            print(
+                f"  ratio gateway / pass-through {label}: rps {guarded.rps / base.rps:.3f}x, "
+                f"p50 {guarded.p50_ms / base.p50_ms:.2f}x, "
+                f"p99 {guarded.p99_ms / base.p99_ms:.2f}x"
+            )
         print(f"  ratio pass-through / direct: rps {proxied.rps / direct.rps:.3f}x")
         print(f"  first gateway request after start (cold caches, curl): {first_ms:.1f} ms")
         print(

@@ -2,7 +2,8 @@
 ``create_app(settings)``: the gateway's own ASGI application in proxy mode.
 
 The lifespan opens the store, loads the master key, compiles the route table
-and opens one pooled ``aiohttp.ClientSession`` for every upstream; start-up
+and opens the upstream connection pool (``gateway.upstream_client``; WebSocket
+upgrades use one ``aiohttp.ClientSession``); start-up
 fails with a clear message when any of that is wrong. Each request then goes
 through the ``Guard`` (authenticate, map, authorize) and, only if admitted,
 through the ``Forwarder``.
@@ -52,11 +53,15 @@ from gateway.request_ids import new_request_id
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 from gateway.types import ASGIApp, Message, Receive, RequestView, Scope, Send
+from gateway.upstream_client import UpstreamPool
 
 log = logging.getLogger("gateway")
 
 RESERVED_PREFIX = "/_gateway/"
 _BUILT_IN = frozenset({"health", "ready", "identity-key"})
+# Connections to one upstream in use at once; more requests wait for one (up to the
+# upstream's connect timeout, then 504).
+UPSTREAM_CONNECTIONS = 256
 KEY_USAGE_FLUSH_SECONDS = 15.0
 
 
@@ -110,6 +115,7 @@ class Services:
     runtime: Runtime
     guard: Guard
     forwarder: Forwarder
+    pool: UpstreamPool
     session: aiohttp.ClientSession
     signer: AssertionSigner
     auditor: Auditor
@@ -383,7 +389,9 @@ class GatewayApp:
             await runtime.close()
             raise
         session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=256, ttl_dns_cache=60),
+            connector=aiohttp.TCPConnector(
+                limit=1000, limit_per_host=UPSTREAM_CONNECTIONS, ttl_dns_cache=60
+            ),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
@@ -391,7 +399,8 @@ class GatewayApp:
         signer = AssertionSigner(runtime.cipher.derive_key(PURPOSE))
         auditor = auditor_from_settings(self.settings.audit)
         await auditor.start()
-        self.services = Services(runtime, guard, Forwarder(session), session, signer, auditor)
+        pool = UpstreamPool(limit_per_origin=UPSTREAM_CONNECTIONS)
+        self.services = Services(runtime, guard, Forwarder(pool), pool, session, signer, auditor)
         if "console" not in self.endpoints:
             from gateway.console.app import mount_console
 
@@ -449,6 +458,7 @@ class GatewayApp:
             with contextlib.suppress(GatewayError):
                 await services.guard.keys.flush_usage()
             await services.guard.close()
+            await services.pool.close()
             await services.session.close()
             await services.auditor.aclose()
             await services.runtime.close()

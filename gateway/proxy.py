@@ -1,10 +1,10 @@
 """
 The forwarder: send an authorized request upstream and stream the answer back.
 
-One shared ``aiohttp.ClientSession`` (created in the app's lifespan, with
-explicit timeouts and connection limits) carries every upstream call. Bodies
-stream in both directions; only a body whose signed hash had to be checked
-arrives here already buffered.
+One ``UpstreamPool`` (``gateway.upstream_client``, created in the app's lifespan,
+with a connection limit per upstream) carries every upstream call; WebSocket
+upgrades go through aiohttp's client. Bodies stream in both directions; only a
+body whose signed hash had to be checked arrives here already buffered.
 
 What the upstream receives: the normalized path that was authorized (re-encoded
 canonically), the query without SigV4 presigning parameters, the client's
@@ -17,17 +17,22 @@ the gateway's session cookie) and any client-sent ``X-Gateway-*`` or
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
 
 from gateway.config import UpstreamSettings
-from gateway.errors import UpstreamError
+from gateway.errors import GatewayError, UpstreamError
 from gateway.normalize import encode_path
 from gateway.types import Receive, RequestView, Send
+from gateway.upstream_client import (
+    ClientGone,
+    UpstreamConnection,
+    UpstreamPool,
+    origin_of,
+)
 
 # RFC 9110 §7.6.1: connection-specific headers never cross a proxy.
 HOP_BY_HOP = frozenset(
@@ -53,6 +58,8 @@ _SMALL_BODY = 64 * 1024
 # SECURITY: credentials and identity claims from the client never reach upstreams.
 _DROPPED_REQUEST = frozenset({"authorization", "host", "forwarded", "expect"})
 _DROPPED_PREFIXES = ("x-amz-", "x-gateway-", "x-forwarded-")
+# RFC 9110 §9.3: a POST, PUT or PATCH without a body still says so.
+_BODY_EXPECTED = frozenset({"POST", "PUT", "PATCH"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,30 +131,32 @@ def upstream_headers(
     return headers
 
 
-async def _stream_request(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
+def request_head(
+    method: str, target: str, host: str, headers: list[tuple[str, str]], framing: str
+) -> bytes:
+    """
+    Return the HTTP/1.1 request head for the upstream.
 
-
-@functools.lru_cache(maxsize=256)
-def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+    Raises:
+        GatewayError: 400 when a value would break the head's lines (defence in depth:
+            the edge's parser already refuses line breaks in header values).
+    """
+    lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    text = f"{method} {target} HTTP/1.1\r\nhost: {host}\r\n{lines}{framing}\r\n"
+    # SECURITY: exactly one CR and one LF per line, or a value smuggled a header in.
+    expected = len(headers) + 3 + framing.count("\n")
+    if text.count("\n") != expected or text.count("\r") != expected:
+        raise GatewayError("a header value holds a line break", status=400, code="InvalidRequest")
+    return text.encode("latin-1")
 
 
 class Forwarder:
     """
-    Forward requests to upstreams over one pooled client session.
+    Forward requests to upstreams over one pool of keep-alive connections.
     """
 
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self._session = session
+    def __init__(self, pool: UpstreamPool) -> None:
+        self._pool = pool
 
     async def forward(
         self,
@@ -165,81 +174,133 @@ class Forwarder:
 
         Raises:
             UpstreamError: 502 when the upstream refuses or breaks the connection before
-                answering, 504 when it does not answer in time. After the response has
-                started, a failure ends the response early instead (nothing else can be
-                sent then).
+                answering, 504 when it does not answer in time, 400 when the client
+                left before its body was complete. After the response has started, a
+                failure ends the response early instead (nothing else can be sent then).
         """
+        origin = origin_of(upstream.url)
+        target = origin.base_path + encode_path(forward_path)
         query = forward_query(view.query_string)
-        target = upstream.url.rstrip("/") + encode_path(forward_path)
         if query:
             target += "?" + query
-        timeout = _timeout(upstream.connect_timeout_seconds, upstream.read_timeout_seconds)
-        data: bytes | AsyncIterator[bytes] | None
-        if body is not None:
-            data = body
-            headers = [(k, v) for k, v in headers if k != "content-length"]
-        elif not view.has_body:
-            data = None
-        else:
-            data = _stream_request(receive)
+        method = view.method
+        pool = self._pool
+        connect = upstream.connect_timeout_seconds
+        read = upstream.read_timeout_seconds
         try:
-            response = await self._session.request(
-                view.method,
-                URL(target, encoded=True),
-                headers=headers,
-                data=data,
-                timeout=timeout,
-                allow_redirects=False,
-                auto_decompress=False,
-            )
+            if body is not None:
+                headers = [(k, v) for k, v in headers if k != "content-length"]
+                head = request_head(
+                    method, target, origin.host_header, headers, f"content-length: {len(body)}\r\n"
+                )
+                conn = await pool.request(
+                    origin,
+                    head,
+                    method=method,
+                    body=body,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                )
+            elif not view.has_body:
+                framing = ""
+                if method in _BODY_EXPECTED and view.header("content-length") is None:
+                    framing = "content-length: 0\r\n"
+                head = request_head(method, target, origin.host_header, headers, framing)
+                conn = await pool.request(
+                    origin,
+                    head,
+                    method=method,
+                    body=None,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                )
+            else:
+                chunked = view.header("content-length") is None
+                framing = "transfer-encoding: chunked\r\n" if chunked else ""
+                head = request_head(method, target, origin.host_header, headers, framing)
+                conn = await pool.stream(
+                    origin,
+                    head,
+                    chunked=chunked,
+                    receive=receive,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                )
         except TimeoutError:
+            raise _timed_out(upstream) from None
+        except ClientGone:
             raise UpstreamError(
-                f"upstream `{upstream.name}` did not answer in time",
+                "the client closed the connection before sending its whole body",
                 upstream=upstream.name,
-                status=504,
-                code="GatewayTimeout",
+                status=400,
+                code="IncompleteBody",
             ) from None
-        except (aiohttp.ClientError, OSError):
+        except OSError:
             raise UpstreamError(
                 f"upstream `{upstream.name}` is unavailable", upstream=upstream.name
             ) from None
-        return await self._relay(response, upstream, send)
+        try:
+            return await _relay(conn, upstream, send)
+        finally:
+            pool.release(conn)
 
-    async def _relay(
-        self, response: aiohttp.ClientResponse, upstream: UpstreamSettings, send: Send
-    ) -> Outcome:
-        sent = 0
-        async with response:
-            listed = response.headers.getall("connection", ())
-            dropped = _DROPPED_RESPONSE_BYTES
-            if listed:
-                dropped = dropped | {name.encode("latin-1") for name in _connection_listed(listed)}
-            headers = [
-                (name.lower(), value)
-                for name, value in response.raw_headers
-                if name.lower() not in dropped
-            ]
-            start = {"type": "http.response.start", "status": response.status, "headers": headers}
-            length = response.content_length
-            try:
-                if length is not None and length <= _SMALL_BODY:
-                    # A small body arrives with the headers: one write, not a stream of them.
-                    body = await response.read()
-                    await send(start)
-                    await send({"type": "http.response.body", "body": body})
-                    return Outcome(response.status, len(body))
-                await send(start)
-                async for chunk in response.content.iter_any():
-                    sent += len(chunk)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except (TimeoutError, aiohttp.ClientError, OSError):
-                # Before the start was sent the edge answers 502; after it, the only
-                # honest signal left is a cut stream.
-                raise UpstreamError(
-                    f"upstream `{upstream.name}` broke off its response", upstream=upstream.name
-                ) from None
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        return Outcome(response.status, sent)
+
+def _timed_out(upstream: UpstreamSettings) -> UpstreamError:
+    return UpstreamError(
+        f"upstream `{upstream.name}` did not answer in time",
+        upstream=upstream.name,
+        status=504,
+        code="GatewayTimeout",
+    )
+
+
+async def _relay(conn: UpstreamConnection, upstream: UpstreamSettings, send: Send) -> Outcome:
+    dropped = _DROPPED_RESPONSE_BYTES
+    listed = [
+        value.decode("latin-1") for name, value in conn.headers if name.lower() == b"connection"
+    ]
+    if listed:
+        dropped = dropped | {name.encode("latin-1") for name in _connection_listed(listed)}
+    headers = []
+    length: bytes | None = None
+    for name, value in conn.headers:
+        lowered = name.lower()
+        if lowered in dropped:
+            continue
+        if lowered == b"content-length":
+            length = value
+        headers.append((lowered, value))
+    status = conn.status
+    start = {"type": "http.response.start", "status": status, "headers": headers}
+    read = upstream.read_timeout_seconds
+    try:
+        if length is not None and int(length) <= _SMALL_BODY:
+            # A small body arrives with the headers: one write, not a stream of them.
+            body = await conn.read_all(read)
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+            return Outcome(status, len(body))
+    except TimeoutError:
+        raise _timed_out(upstream) from None
+    except OSError:
+        raise _broke_off(upstream) from None
+    await send(start)
+    sent = 0
+    try:
+        while chunk := await conn.read_chunk(read):
+            sent += len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except OSError:
+        # The start was sent: the only honest signal left is a cut stream.
+        raise _broke_off(upstream) from None
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return Outcome(status, sent)
+
+
+def _broke_off(upstream: UpstreamSettings) -> UpstreamError:
+    return UpstreamError(
+        f"upstream `{upstream.name}` broke off its response", upstream=upstream.name
+    )
 
 
 # Headers the WebSocket client library negotiates itself with the upstream.

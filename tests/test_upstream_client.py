@@ -1,0 +1,472 @@
+"""
+The upstream HTTP/1.1 client against scripted raw-socket upstreams: keep-alive and
+its limits, response framing (length, chunked, close-delimited, HEAD, 1xx, 204),
+streamed request bodies, timeouts, retries, back-pressure, and hostile upstreams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from gateway.errors import GatewayError
+from gateway.proxy import request_head
+from gateway.types import Message
+from gateway.upstream_client import (
+    MAX_RESPONSE_HEAD_BYTES,
+    ClientGone,
+    Origin,
+    UpstreamPool,
+    UpstreamProtocolError,
+    origin_of,
+)
+
+pytestmark = pytest.mark.anyio
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
+
+
+@dataclass
+class Server:
+    """A raw upstream: counts connections and keeps every request head it read."""
+
+    handler: Handler
+    connections: int = 0
+    heads: list[bytes] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
+    origin: Origin | None = None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer, self)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def read_request(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.heads.append(head)
+        body = b""
+        lowered = head.lower()
+        if b"content-length:" in lowered:
+            length = int(lowered.split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+        elif b"transfer-encoding: chunked" in lowered:
+            while True:
+                size = int((await reader.readuntil(b"\r\n"))[:-2], 16)
+                chunk = await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                body += chunk[:-2]
+        self.bodies.append(body)
+        return head, body
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[Server]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(handler: Handler) -> Server:
+        server = Server(handler)
+        listener = await asyncio.start_server(server.serve, "127.0.0.1", 0)
+        servers.append(listener)
+        port = listener.sockets[0].getsockname()[1]
+        server.origin = origin_of(f"http://127.0.0.1:{port}")
+        return server
+
+    yield start
+    for listener in servers:
+        listener.close()
+
+
+def _head(method: str = "GET", target: str = "/", extra: str = "") -> bytes:
+    return f"{method} {target} HTTP/1.1\r\nhost: upstream\r\n{extra}\r\n".encode()
+
+
+async def _get(pool: UpstreamPool, origin: Origin, method: str = "GET", **kw: float) -> bytes:
+    conn = await pool.request(
+        origin,
+        _head(method),
+        method=method,
+        body=None,
+        connect_timeout=kw.get("connect", 2.0),
+        read_timeout=kw.get("read", 2.0),
+    )
+    try:
+        return await conn.read_all(2.0)
+    finally:
+        pool.release(conn)
+
+
+def ok(body: bytes = b"hello", extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%b\r\n%b" % (len(body), extra, body)
+
+
+async def keep_answering(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server
+) -> None:
+    while True:
+        await s.read_request(reader)
+        writer.write(ok())
+        await writer.drain()
+
+
+async def test_connections_are_kept_alive_and_reused(serve) -> None:
+    server = await serve(keep_answering)
+    pool = UpstreamPool()
+    for _ in range(5):
+        assert await _get(pool, server.origin) == b"hello"
+    assert server.connections == 1
+    await pool.close()
+
+
+async def test_connection_close_is_honoured(serve) -> None:
+    async def closing(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(ok(extra=b"connection: close\r\n"))
+        await writer.drain()
+
+    server = await serve(closing)
+    pool = UpstreamPool()
+    assert await _get(pool, server.origin) == b"hello"
+    assert await _get(pool, server.origin) == b"hello"
+    assert server.connections == 2
+    await pool.close()
+
+
+async def test_head_response_has_no_body_and_the_connection_stays_usable(serve) -> None:
+    async def head_then_get(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+        await s.read_request(reader)
+        writer.write(ok(b"after"))
+        await writer.drain()
+        await reader.read()
+
+    server = await serve(head_then_get)
+    pool = UpstreamPool()
+    assert await _get(pool, server.origin, "HEAD") == b""
+    assert await _get(pool, server.origin) == b"after"
+    assert server.connections == 1
+    await pool.close()
+
+
+async def test_interim_responses_are_skipped(serve) -> None:
+    async def early_hints(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>\r\n\r\n" + ok(b"final"))
+        await writer.drain()
+        await reader.read()
+
+    server = await serve(early_hints)
+    pool = UpstreamPool()
+    conn = await pool.request(
+        server.origin, _head(), method="GET", body=None, connect_timeout=2, read_timeout=2
+    )
+    assert conn.status == 200
+    assert conn.headers == [(b"content-length", b"5")]
+    assert await conn.read_all(2) == b"final"
+    pool.release(conn)
+    await pool.close()
+
+
+async def test_chunked_and_close_delimited_bodies(serve) -> None:
+    async def chunked(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"6\r\n world\r\n0\r\n\r\n")
+        await s.read_request(reader)
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")
+        await writer.drain()
+        writer.close()
+
+    server = await serve(chunked)
+    pool = UpstreamPool()
+    assert await _get(pool, server.origin) == b"hello world"
+    assert await _get(pool, server.origin) == b"until the end"
+    assert server.connections == 1
+    await pool.close()
+
+
+async def test_no_content_needs_no_body(serve) -> None:
+    async def no_content(reader, writer, s):
+        while True:
+            await s.read_request(reader)
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    server = await serve(no_content)
+    pool = UpstreamPool()
+    assert await _get(pool, server.origin) == b""
+    assert await _get(pool, server.origin) == b""
+    assert server.connections == 1
+    await pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhel",
+        b"garbage that is not http\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\nhello!",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nbad header line\r\n\r\n",
+    ],
+    ids=["cut-length", "cut-chunked", "garbage", "two-lengths", "length-and-chunked", "bad-line"],
+)
+async def test_broken_responses_raise_and_are_not_reused(serve, answer: bytes) -> None:
+    async def broken(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await serve(broken)
+    pool = UpstreamPool()
+    with pytest.raises(UpstreamProtocolError):
+        await _get(pool, server.origin)
+    assert pool._open == set()
+    await pool.close()
+
+
+async def test_an_oversized_response_head_is_refused(serve) -> None:
+    async def huge(reader, writer, s):
+        await s.read_request(reader)
+        filler = b"x-filler: " + b"a" * 1000 + b"\r\n"
+        writer.write(b"HTTP/1.1 200 OK\r\n" + filler * (MAX_RESPONSE_HEAD_BYTES // 1000 + 2))
+        writer.write(b"content-length: 0\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    server = await serve(huge)
+    pool = UpstreamPool()
+    with pytest.raises(UpstreamProtocolError, match="too large"):
+        await _get(pool, server.origin)
+    await pool.close()
+
+
+async def test_data_after_the_response_spoils_the_connection(serve) -> None:
+    async def two_answers(reader, writer, s):
+        if s.connections == 1:
+            await s.read_request(reader)
+            writer.write(ok(b"one") + ok(b"smuggled"))
+            await writer.drain()
+        while True:
+            await s.read_request(reader)
+            writer.write(ok(b"two"))
+
+    server = await serve(two_answers)
+    pool = UpstreamPool()
+    first = await _get(pool, server.origin)
+    assert first == b"one"
+    # The smuggled second answer is never taken for the next request's.
+    assert await _get(pool, server.origin) == b"two"
+    assert server.connections == 2
+    await pool.close()
+
+
+async def test_a_silent_upstream_times_out(serve) -> None:
+    async def silent(reader, writer, s):
+        await s.read_request(reader)
+        await asyncio.sleep(5)
+
+    server = await serve(silent)
+    pool = UpstreamPool()
+    with pytest.raises(TimeoutError):
+        await _get(pool, server.origin, read=0.2)
+    await pool.close()
+
+
+async def test_a_refused_connection_is_an_os_error() -> None:
+    pool = UpstreamPool()
+    with pytest.raises(OSError):
+        await _get(pool, origin_of("http://127.0.0.1:1"))
+    await pool.close()
+
+
+async def test_a_stale_connection_is_retried_for_idempotent_requests_only(serve) -> None:
+    async def one_per_connection(reader, writer, s):
+        # Answers with keep-alive, then closes without reading the next request.
+        await s.read_request(reader)
+        writer.write(ok())
+        await writer.drain()
+        await reader.read(1)
+
+    server = await serve(one_per_connection)
+    pool = UpstreamPool()
+    assert await _get(pool, server.origin) == b"hello"
+    # The upstream has dropped the idle connection, but we may not have noticed yet:
+    # take it out of the pool's hands by marking it open.
+    [conn] = pool._idle[server.origin]
+    conn.closed = False
+    assert await _get(pool, server.origin, "PUT") == b"hello"
+    assert server.connections == 2
+
+    [conn] = pool._idle[server.origin]
+    conn.closed = False
+    with pytest.raises(UpstreamProtocolError):
+        await _get(pool, server.origin, "POST")
+    assert server.connections == 2
+    await pool.close()
+
+
+async def test_the_limit_queues_requests_and_times_them_out(serve) -> None:
+    gate = asyncio.Event()
+
+    async def slow(reader, writer, s):
+        while True:
+            await s.read_request(reader)
+            await gate.wait()
+            writer.write(ok())
+            await writer.drain()
+
+    server = await serve(slow)
+    pool = UpstreamPool(limit_per_origin=1)
+    first = asyncio.create_task(_get(pool, server.origin))
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        await _get(pool, server.origin, connect=0.1)
+    second = asyncio.create_task(_get(pool, server.origin))
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await first == b"hello"
+    assert await second == b"hello"
+    assert server.connections == 1
+    await pool.close()
+
+
+def _receiver(chunks: list[bytes], *, disconnect: bool = False) -> Callable[[], Awaitable[Message]]:
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1 or disconnect}
+        for i, chunk in enumerate(chunks)
+    ]
+    if disconnect:
+        messages.append({"type": "http.disconnect"})
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    return receive
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+async def test_streamed_request_bodies_arrive_whole(serve, chunked: bool) -> None:
+    server = await serve(keep_answering)
+    pool = UpstreamPool()
+    framing = "transfer-encoding: chunked\r\n" if chunked else "content-length: 11\r\n"
+    conn = await pool.stream(
+        server.origin,
+        _head("PUT", extra=framing),
+        chunked=chunked,
+        receive=_receiver([b"hello", b" ", b"world"]),
+        connect_timeout=2,
+        read_timeout=2,
+    )
+    assert await conn.read_all(2) == b"hello"
+    pool.release(conn)
+    assert server.bodies == [b"hello world"]
+    assert pool._idle[server.origin], "a complete exchange keeps the connection"
+    await pool.close()
+
+
+async def test_a_client_leaving_mid_body_never_completes_the_upstream_request(serve) -> None:
+    server = await serve(keep_answering)
+    pool = UpstreamPool()
+    with pytest.raises(ClientGone):
+        await pool.stream(
+            server.origin,
+            _head("PUT", extra="transfer-encoding: chunked\r\n"),
+            chunked=True,
+            receive=_receiver([b"partial"], disconnect=True),
+            connect_timeout=2,
+            read_timeout=2,
+        )
+    await asyncio.sleep(0.05)
+    # The upstream saw the connection reset before the last chunk: no request completed.
+    assert server.bodies == []
+    assert pool._open == set()
+    await pool.close()
+
+
+async def test_an_early_answer_stops_the_body_and_drops_the_connection(serve) -> None:
+    async def refuse_early(reader, writer, s):
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            ok(b"too big", extra=b"connection: keep-alive\r\n").replace(b"200 OK", b"413 Too Large")
+        )
+        await writer.drain()
+        await reader.read()
+
+    server = await serve(refuse_early)
+    pool = UpstreamPool()
+    sent = 0
+
+    async def endless() -> Message:
+        nonlocal sent
+        await asyncio.sleep(0.01)
+        sent += 1
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    conn = await pool.stream(
+        server.origin,
+        _head("PUT", extra="transfer-encoding: chunked\r\n"),
+        chunked=True,
+        receive=endless,
+        connect_timeout=2,
+        read_timeout=2,
+    )
+    assert conn.status == 413
+    assert await conn.read_all(2) == b"too big"
+    pool.release(conn)
+    assert sent < 50
+    assert server.origin not in pool._idle or not pool._idle[server.origin]
+    await pool.close()
+
+
+async def test_reading_pauses_while_the_relay_is_behind(serve) -> None:
+    size = 8 * 1024 * 1024
+
+    async def big(reader, writer, s):
+        await s.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % size)
+        for _ in range(size // 65536):
+            writer.write(b"z" * 65536)
+            await writer.drain()
+
+    server = await serve(big)
+    pool = UpstreamPool()
+    conn = await pool.request(
+        server.origin, _head(), method="GET", body=None, connect_timeout=2, read_timeout=2
+    )
+    await asyncio.sleep(0.3)
+    # Nothing is read yet: what the client holds is bounded, not the whole body.
+    assert conn._buffered <= 2 * 1024 * 1024
+    total = 0
+    while chunk := await conn.read_chunk(2):
+        total += len(chunk)
+    assert total == size
+    pool.release(conn)
+    await pool.close()
+
+
+def test_origins_are_parsed_once_with_their_host_header() -> None:
+    assert origin_of("http://svc:8080/base/") == Origin("http", "svc", 8080, "/base", "svc:8080")
+    assert origin_of("https://svc") == Origin("https", "svc", 443, "", "svc")
+    assert origin_of("http://[::1]:81").host_header == "[::1]:81"
+    with pytest.raises(ValueError):
+        origin_of("ftp://svc")
+
+
+@pytest.mark.parametrize("value", ["a\r\nx-gateway-user: admin", "a\nb", "a\rb"])
+def test_a_line_break_in_a_header_value_never_reaches_the_upstream(value: str) -> None:
+    with pytest.raises(GatewayError) as refused:
+        request_head("GET", "/", "svc", [("x-custom", value)], "")
+    assert refused.value.status == 400
+    assert request_head("GET", "/", "svc", [("x-custom", "fine")], "").endswith(b"\r\n\r\n")
