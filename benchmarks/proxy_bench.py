@@ -10,7 +10,10 @@ What it does, in one run, so that the ratios compare like with like on a noisy b
 (a) wrk -> upstream directly; (b) wrk -> `passthrough.py` -> upstream (aiohttp's
 client, the baseline the targets are set against); (b2) the same pass-through over the
 gateway's own upstream client (`--client native`), to show what forwarding alone costs
-either way; (c) wrk -> `gateway serve` -> upstream, replaying one presigned GET URL.
+either way; (c) wrk -> `gateway serve` -> upstream. The load is --distinct (default 20,000)
+presigned GET targets, each with its own signature, cycled by a wrk Lua script, so that
+nothing can be answered from a cache of one request (`--replay` replays one URL instead);
+(a), (b) and (b2) get the same targets.
 Proxies are pinned to CPU 0, wrk and the upstream to CPU 1 (for (a) the upstream
 moves to CPU 0). Each run: warm-up, then a timed wrk run (32 connections, 2 threads,
 `--latency`). Printed: req/s, p50, p99 and the gateway/pass-through ratios.
@@ -73,9 +76,9 @@ ROOT_PASSWORD = "Bench-Root-Passw0rd!x9"  # noqa: S105 - a throwaway store in a 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 METHOD = (
-    "gateway requests: one presigned GET URL replayed; every request is fully verified "
-    "(signature, scope, expiry) and authorized; caches: key lookup and compiled policies "
-    "are per-generation caches"
+    "gateway requests: every request is fully verified (signature, scope, expiry), "
+    "authorized and audited; caches: key lookup and compiled policies are per-generation "
+    "caches"
 )
 POLICY = {
     "Version": "2012-10-17",
@@ -195,11 +198,54 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, seconds: float, *, connections: int, cpus: str | None) -> WrkResult:
+@dataclass(frozen=True)
+class Load:
+    """
+    What wrk sends: ``url`` replayed, or, with ``targets``, the request targets in that
+    file (one per line, each presigned on its own) taken in turn by every connection.
+    """
+
+    url: str
+    targets: Path | None = None
+
+    @property
+    def host(self) -> str:
+        return self.url.split("/")[2]
+
+    def on(self, base: str) -> Load:
+        """The same targets sent to another server (``http://host:port``)."""
+        if self.targets is None:
+            return Load(base + "/" + self.url.split("/", 3)[3])
+        return Load(base, self.targets)
+
+
+# wrk's LuaJIT: each thread reads the targets once and starts at its own offset.
+_CYCLE_LUA = """
+local targets = {}
+local index = 0
+init = function(args)
+  for line in io.lines(args[1]) do targets[#targets + 1] = line end
+  index = math.random(#targets)
+end
+request = function()
+  index = index % #targets + 1
+  return wrk.format("GET", targets[index])
+end
+"""
+
+
+def wrk(load: Load, seconds: float, *, connections: int, cpus: str | None) -> WrkResult:
     pin = ["taskset", "-c", cpus] if cpus else []
     # wrk takes whole seconds only.
-    command = [*pin, "wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
-    done_run = subprocess.run([*command, "--latency", url], capture_output=True, text=True)
+    command = [*pin, "wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if load.targets is None:
+        command.append(load.url)
+    else:
+        script = load.targets.with_suffix(".lua")
+        if not script.exists():
+            script.write_text(_CYCLE_LUA)
+        command += ["-s", str(script), load.url, "--", str(load.targets)]
+    done_run = subprocess.run(command, capture_output=True, text=True)
     if done_run.returncode != 0:
         raise SystemExit(f"wrk failed: {done_run.stderr.strip() or done_run.stdout.strip()}")
     out = done_run.stdout
@@ -212,7 +258,7 @@ def wrk(url: str, seconds: float, *, connections: int, cpus: str | None) -> WrkR
     )
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    SENT[url.split("/")[2]] += int(done.group(1))
+    SENT[load.host] += int(done.group(1))
     return WrkResult(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         p50_ms=_ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
@@ -226,10 +272,10 @@ def wrk(url: str, seconds: float, *, connections: int, cpus: str | None) -> WrkR
 SENT: Counter[str] = Counter()  # responses wrk counted, per host:port (warm-ups included)
 
 
-def measure(url: str, args: argparse.Namespace, *, cpus: str | None = CLIENT_CPU) -> WrkResult:
+def measure(load: Load, args: argparse.Namespace, *, cpus: str | None = CLIENT_CPU) -> WrkResult:
     """A warm-up run, then the timed run."""
-    wrk(url, args.warmup, connections=args.connections, cpus=cpus)
-    return wrk(url, args.duration, connections=args.connections, cpus=cpus)
+    wrk(load, args.warmup, connections=args.connections, cpus=cpus)
+    return wrk(load, args.duration, connections=args.connections, cpus=cpus)
 
 
 # --- gateway set-up ------------------------------------------------------------------------
@@ -258,6 +304,46 @@ class Gateway:
             datetime.now(UTC),
             expires=604800,
         )
+
+    def load(self, args: argparse.Namespace, port: int | None = None) -> Load:
+        """The load of ``args``: distinct presigned targets, or one URL replayed."""
+        port = port or self.port
+        if args.replay:
+            return Load(self.url(port))
+        return presigned_load(
+            f"http://127.0.0.1:{port}",
+            self.directory / f"targets-{port}.txt",
+            args.distinct,
+            self.access_key_id,
+            self.secret,
+        )
+
+
+def presigned_load(
+    base: str, path: Path, count: int, key_id: str, secret: str, token: str | None = None
+) -> Load:
+    """
+    Write ``count`` request targets for ``GET /bench/items/<n>``, each presigned with its
+    own signature (one per item), and return them as a load on ``base``.
+    """
+    if not path.exists():
+        now = datetime.now(UTC)
+        lines = []
+        for item in range(count):
+            url = presign_url(
+                "GET",
+                f"{base}/bench/items/{item}",
+                key_id,
+                secret,
+                REGION,
+                SERVICE,
+                now,
+                expires=604800 if token is None else 3600,
+                session_token=token,
+            )
+            lines.append("/" + url.split("/", 3)[3])
+        path.write_text("\n".join(lines) + "\n")
+    return Load(base, path)
 
 
 def write_config(directory: Path, upstream_url: str, port: int) -> Path:
@@ -605,7 +691,7 @@ HEADER = f"  {'':<38} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9}"
 
 
 def memory_run(
-    pid: int, url: str, args: argparse.Namespace, base: float, timed: WrkResult, out: Path
+    pid: int, load: Load, args: argparse.Namespace, base: float, timed: WrkResult, out: Path
 ) -> tuple[list[str], list[str]]:
     """Continue from run (c) to ``args.requests`` requests in chunks, sampling RSS."""
 
@@ -621,7 +707,7 @@ def memory_run(
     rps, note = timed.rps, " (py-spy attached)" if spy else ""
     while sent < args.requests:
         seconds = max(2.0, min(args.chunk_seconds, (args.requests - sent) / max(rps, 1.0)))
-        result = wrk(url, seconds, connections=args.connections, cpus=CLIENT_CPU)
+        result = wrk(load, seconds, connections=args.connections, cpus=CLIENT_CPU)
         sent += result.requests
         rps = result.rps
         errors = f"  ERRORS {result.errors}" if result.errors else ""
@@ -654,9 +740,9 @@ def workers_run(gateway: Gateway, upstream: Upstream, args: argparse.Namespace) 
     """One worker vs uvicorn --workers 2, everything unpinned on both CPUs."""
     lines = [HEADER]
     upstream.pin("0,1")
-    url = gateway.url()
+    load = gateway.load(args)
     with serve_gateway(gateway, cpus=None):
-        one = measure(url, args, cpus=None)
+        one = measure(load, args, cpus=None)
     lines.append(row("1 worker (gateway serve)", one))
     env = {"GATEWAY_CONFIG": str(gateway.config), "BENCH_AUDIT_PER_PID": "1"}
     command = [
@@ -684,7 +770,7 @@ def workers_run(gateway: Gateway, upstream: Upstream, args: argparse.Namespace) 
         time.sleep(1.0)  # both workers: the socket is shared before each one is ready
         pids = uvicorn_workers(supervisor.pid)
         before = {pid: audit_lines(Path(f"{gateway.audit}.{pid}")) for pid in pids}
-        two = measure(url, args, cpus=None)
+        two = measure(load, args, cpus=None)
         time.sleep(1.0)  # let the audit drainers write their buffers out
         counts = {pid: audit_lines(Path(f"{gateway.audit}.{pid}")) - before[pid] for pid in pids}
     upstream.pin(CLIENT_CPU)
@@ -706,7 +792,7 @@ def workers_run(gateway: Gateway, upstream: Upstream, args: argparse.Namespace) 
 
 
 def measure_passthrough(
-    upstream_url: str, target: str, work: Path, args: argparse.Namespace, client: str
+    upstream_url: str, load: Load, work: Path, args: argparse.Namespace, client: str
 ) -> tuple[WrkResult, float]:
     """Run `passthrough.py --client CLIENT` on the server CPU; its figures and RSS (MiB)."""
     port = free_port()
@@ -725,7 +811,7 @@ def measure_passthrough(
         work / f"passthrough-{client}.log",
         cpus=SERVER_CPU,
     ) as process:
-        result = measure(f"http://127.0.0.1:{port}/bench{target}", args)
+        result = measure(load.on(f"http://127.0.0.1:{port}"), args)
         return result, rss_mib(process.pid)
 
 
@@ -749,6 +835,15 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=20_000,
+        help="distinct presigned request targets cycled by wrk (default 20,000)",
+    )
+    parser.add_argument(
+        "--replay", action="store_true", help="replay one presigned URL instead of --distinct"
+    )
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--policies", type=int, default=10_000)
     parser.add_argument("--top", type=int, default=15, help="profile frames to print")
@@ -782,6 +877,13 @@ def main() -> None:
     )
     print(code_version())
     print(METHOD)
+    print(
+        "load: one presigned URL replayed (--replay)"
+        if args.replay
+        else f"load: {args.distinct:,} distinct presigned targets (GET /bench/items/<n>, one "
+        "signature each), taken in turn by every wrk connection (a Lua script); the same "
+        "targets go to (a), (b) and (b2)"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="gateway-proxy-bench-") as tmp,
         run_upstream(
@@ -795,27 +897,26 @@ def main() -> None:
             f"(for (a): upstream on CPU {SERVER_CPU})"
         )
         gateway = set_up_gateway(work / "small", upstream.url)
-        target = "/items/42"
+        load = gateway.load(args)
 
         upstream.pin(SERVER_CPU)
-        direct = measure(upstream.url + target, args)
+        direct = measure(load.on(upstream.url), args)
         upstream.pin(CLIENT_CPU)
 
-        proxied, passthrough_rss = measure_passthrough(upstream.url, target, work, args, "aiohttp")
-        native, _ = measure_passthrough(upstream.url, target, work, args, "native")
+        proxied, passthrough_rss = measure_passthrough(upstream.url, load, work, args, "aiohttp")
+        native, _ = measure_passthrough(upstream.url, load, work, args, "native")
 
         with serve_gateway(gateway, cpus=SERVER_CPU) as process:
             first_ms = check_gateway(gateway)
-            url = gateway.url()
-            wrk(url, args.warmup, connections=args.connections, cpus=CLIENT_CPU)
+            wrk(load, args.warmup, connections=args.connections, cpus=CLIENT_CPU)
             base = rss_mib(process.pid)
-            guarded = wrk(url, args.duration, connections=args.connections, cpus=CLIENT_CPU)
-            memory, profile = memory_run(process.pid, url, args, base, guarded, args.profile_out)
+            guarded = wrk(load, args.duration, connections=args.connections, cpus=CLIENT_CPU)
+            memory, profile = memory_run(process.pid, load, args, base, guarded, args.profile_out)
             # (g): temporary credentials against long-term keys, alternating, same process.
             key_id, secret, token = assume_role(gateway)
             sts_url = presign_url(
                 "GET",
-                f"http://127.0.0.1:{gateway.port}/bench{target}",
+                f"http://127.0.0.1:{gateway.port}/bench/items/42",
                 key_id,
                 secret,
                 REGION,
@@ -825,10 +926,22 @@ def main() -> None:
                 session_token=token,
             )
             check_url(sts_url)
+            sts_load = (
+                Load(sts_url)
+                if args.replay
+                else presigned_load(
+                    f"http://127.0.0.1:{gateway.port}",
+                    work / "sts-targets.txt",
+                    args.distinct,
+                    key_id,
+                    secret,
+                    token,
+                )
+            )
             sts_pairs = [
                 (
-                    wrk(url, args.duration, connections=args.connections, cpus=CLIENT_CPU),
-                    wrk(sts_url, args.duration, connections=args.connections, cpus=CLIENT_CPU),
+                    wrk(load, args.duration, connections=args.connections, cpus=CLIENT_CPU),
+                    wrk(sts_load, args.duration, connections=args.connections, cpus=CLIENT_CPU),
                 )
                 for _ in range(2)
             ]
@@ -840,16 +953,16 @@ def main() -> None:
         print(row("(b) pass-through proxy -> upstream", proxied))
         print(row("(b2) pass-through, gateway's client", native))
         print(row("(c) gateway -> upstream (presigned GET)", guarded))
-        for label, base in (("(b)", proxied), ("(b2)", native)):
+        for label, floor in (("(b)", proxied), ("(b2)", native)):
             print(
-                f"  ratio gateway / pass-through {label}: rps {guarded.rps / base.rps:.3f}x, "
-                f"p50 {guarded.p50_ms / base.p50_ms:.2f}x, "
-                f"p99 {guarded.p99_ms / base.p99_ms:.2f}x"
+                f"  ratio gateway / pass-through {label}: rps {guarded.rps / floor.rps:.3f}x, "
+                f"p50 {guarded.p50_ms / floor.p50_ms:.2f}x, "
+                f"p99 {guarded.p99_ms / floor.p99_ms:.2f}x"
             )
         print(f"  ratio pass-through / direct: rps {proxied.rps / direct.rps:.3f}x")
         print(f"  first gateway request after start (cold caches, curl): {first_ms:.1f} ms")
         print(
-            f"  audit: {audited:,} events written for {SENT[url.split('/')[2]] + 3:,} requests "
+            f"  audit: {audited:,} events written for {SENT[load.host] + 3:,} requests "
             "counted by wrk and curl (wrk does not count the replies in flight when it stops)"
         )
 
@@ -888,8 +1001,8 @@ def main() -> None:
             ):
                 small_first = check_gateway(gateway)
                 large_first = check_gateway(large_gateway)
-                small = measure(gateway.url(), args)
-                big = measure(large_gateway.url(), args)
+                small = measure(gateway.load(args), args)
+                big = measure(large_gateway.load(args), args)
             print(HEADER)
             print(row("(c') gateway, small store (again)", small))
             print(row("(e) gateway, large store", big))
