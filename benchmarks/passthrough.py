@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -43,94 +44,23 @@ HOP_BY_HOP = frozenset(
 )
 
 
-class PassThrough:
-    """Forward every HTTP request to ``upstream`` and stream the answer back."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream.rstrip("/")
-        self.session: aiohttp.ClientSession | None = None
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        assert self.session is not None
-        target = self.upstream + scope["raw_path"].decode("latin-1")
-        if scope["query_string"]:
-            target += "?" + scope["query_string"].decode("latin-1")
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in scope["headers"]
-            if name not in HOP_BY_HOP
-        ]
-        async with self.session.request(
-            scope["method"],
-            URL(target, encoded=True),
-            headers=headers,
-            allow_redirects=False,
-            auto_decompress=False,
-        ) as response:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status,
-                    "headers": [
-                        (name.lower(), value)
-                        for name, value in response.raw_headers
-                        if name.lower() not in HOP_BY_HOP
-                    ],
-                }
-            )
-            async for chunk in response.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def _lifespan(self, receive: Any, send: Any) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                # The same pool settings as gateway.app's upstream session.
-                self.session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(
-                        limit=1000, limit_per_host=256, ttl_dns_cache=60
-                    ),
-                    auto_decompress=False,
-                    cookie_jar=aiohttp.DummyCookieJar(),
-                    skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                )
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                if self.session is not None:
-                    await self.session.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
-
-class NativePassThrough:
-    """The same pass-through over the gateway's own upstream client."""
-
-    def __init__(self, upstream: str) -> None:
-        self.origin = origin_of(upstream)
-        self.pool: UpstreamPool | None = None
+class _PassThroughApp:
+    """A raw ASGI app: lifespan opens the client, each request is forwarded as is."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.pool = UpstreamPool()
+                    self.open()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
-                    if self.pool is not None:
-                        await self.pool.close()
+                    await self.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
             return
-        assert self.pool is not None
-        target = self.origin.base_path + scope["raw_path"].decode("latin-1")
+        target = scope["raw_path"].decode("latin-1")
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         headers = [
@@ -138,22 +68,87 @@ class NativePassThrough:
             for name, value in scope["headers"]
             if name not in HOP_BY_HOP
         ]
-        head = request_head(scope["method"], target, self.origin.host_header, headers, "")
+        await self.forward(scope["method"], target, headers, send)
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], send: Any
+    ) -> None:
+        raise NotImplementedError
+
+
+def _start(status: int, headers: Iterable[tuple[bytes, bytes]]) -> dict[str, Any]:
+    kept = [(name.lower(), value) for name, value in headers if name.lower() not in HOP_BY_HOP]
+    return {"type": "http.response.start", "status": status, "headers": kept}
+
+
+class PassThrough(_PassThroughApp):
+    """Forward every HTTP request over one ``aiohttp.ClientSession``."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        # The same pool settings as gateway.app's upstream session.
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1000, limit_per_host=256, ttl_dns_cache=60),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    async def forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], send: Any
+    ) -> None:
+        assert self.session is not None
+        async with self.session.request(
+            method,
+            URL(self.upstream + target, encoded=True),
+            headers=headers,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as response:
+            await send(_start(response.status, response.raw_headers))
+            async for chunk in response.content.iter_any():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+class NativePassThrough(_PassThroughApp):
+    """The same pass-through over the gateway's own upstream client."""
+
+    def __init__(self, upstream: str) -> None:
+        self.origin = origin_of(upstream)
+        self.pool: UpstreamPool | None = None
+
+    def open(self) -> None:
+        self.pool = UpstreamPool()
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def forward(
+        self, method: str, target: str, headers: list[tuple[str, str]], send: Any
+    ) -> None:
+        assert self.pool is not None
+        origin = self.origin
+        head = request_head(method, origin.base_path + target, origin.host_header, headers, "")
         conn = await self.pool.request(
-            self.origin, head, method=scope["method"], body=None, connect_timeout=5, read_timeout=30
+            origin, head, method=method, body=None, connect_timeout=5, read_timeout=30
         )
         try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": conn.status,
-                    "headers": [
-                        (name.lower(), value)
-                        for name, value in conn.headers
-                        if name.lower() not in HOP_BY_HOP
-                    ],
-                }
-            )
+            await send(_start(conn.status, conn.headers))
             while chunk := await conn.read_chunk(30):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

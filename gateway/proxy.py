@@ -184,45 +184,40 @@ class Forwarder:
         if query:
             target += "?" + query
         method = view.method
+        streamed = chunked = False
+        framing = ""
+        if body is not None:
+            # The body was read to check its signed hash: it goes with its own length.
+            headers = [(k, v) for k, v in headers if k != "content-length"]
+            framing = f"content-length: {len(body)}\r\n"
+        elif not view.has_body:
+            if method in _BODY_EXPECTED and view.header("content-length") is None:
+                framing = "content-length: 0\r\n"
+        else:
+            streamed = True
+            chunked = view.header("content-length") is None
+            if chunked:
+                framing = "transfer-encoding: chunked\r\n"
+        head = request_head(method, target, origin.host_header, headers, framing)
         pool = self._pool
         connect = upstream.connect_timeout_seconds
         read = upstream.read_timeout_seconds
         try:
-            if body is not None:
-                headers = [(k, v) for k, v in headers if k != "content-length"]
-                head = request_head(
-                    method, target, origin.host_header, headers, f"content-length: {len(body)}\r\n"
-                )
-                conn = await pool.request(
-                    origin,
-                    head,
-                    method=method,
-                    body=body,
-                    connect_timeout=connect,
-                    read_timeout=read,
-                )
-            elif not view.has_body:
-                framing = ""
-                if method in _BODY_EXPECTED and view.header("content-length") is None:
-                    framing = "content-length: 0\r\n"
-                head = request_head(method, target, origin.host_header, headers, framing)
-                conn = await pool.request(
-                    origin,
-                    head,
-                    method=method,
-                    body=None,
-                    connect_timeout=connect,
-                    read_timeout=read,
-                )
-            else:
-                chunked = view.header("content-length") is None
-                framing = "transfer-encoding: chunked\r\n" if chunked else ""
-                head = request_head(method, target, origin.host_header, headers, framing)
+            if streamed:
                 conn = await pool.stream(
                     origin,
                     head,
                     chunked=chunked,
                     receive=receive,
+                    connect_timeout=connect,
+                    read_timeout=read,
+                )
+            else:
+                conn = await pool.request(
+                    origin,
+                    head,
+                    method=method,
+                    body=body,
                     connect_timeout=connect,
                     read_timeout=read,
                 )
