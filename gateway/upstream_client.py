@@ -348,7 +348,13 @@ class UpstreamPool:
     Keep-alive connections per origin, at most ``limit_per_origin`` in use at once.
     """
 
-    def __init__(self, *, limit_per_origin: int = 256, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(
+        self,
+        *,
+        limit_per_origin: int = 256,
+        idle_seconds: float = IDLE_SECONDS,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._limit = limit_per_origin
         self._idle_seconds = idle_seconds
         self._idle: dict[Origin, deque[UpstreamConnection]] = {}
@@ -356,7 +362,8 @@ class UpstreamPool:
         self._queued: dict[Origin, deque[asyncio.Future[None]]] = {}
         self._open: set[UpstreamConnection] = set()
         self._closed = False
-        self._ssl: ssl.SSLContext | None = None
+        # https upstreams: the system's trust store unless a context is given.
+        self._ssl = tls
 
     async def request(
         self,

@@ -7,10 +7,17 @@ streamed request bodies, timeouts, retries, back-pressure, and hostile upstreams
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from gateway.errors import GatewayError
 from gateway.proxy import request_head
@@ -470,3 +477,57 @@ def test_a_line_break_in_a_header_value_never_reaches_the_upstream(value: str) -
         request_head("GET", "/", "svc", [("x-custom", value)], "")
     assert refused.value.status == 400
     assert request_head("GET", "/", "svc", [("x-custom", "fine")], "").endswith(b"\r\n\r\n")
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_https_upstreams_are_verified(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    server = Server(keep_answering)
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_tls)
+    port = listener.sockets[0].getsockname()[1]
+    origin = origin_of(f"https://localhost:{port}")
+    try:
+        # The system's trust store does not know this certificate: no request is sent.
+        untrusting = UpstreamPool()
+        with pytest.raises(OSError):
+            await _get(untrusting, origin)
+        await untrusting.close()
+        assert server.heads == []
+
+        trusting = UpstreamPool(tls=ssl.create_default_context(cafile=str(cert_file)))
+        assert await _get(trusting, origin) == b"hello"
+        assert await _get(trusting, origin) == b"hello"
+        assert server.connections <= 2  # the failed handshake, then one kept-alive connection
+        assert server.heads[0].startswith(b"GET / HTTP/1.1\r\n")
+        await trusting.close()
+    finally:
+        listener.close()
