@@ -270,7 +270,7 @@ class Authorizer:
             resource_account=resource_account,
             entity=principal.session_issuer_arn,
         )
-        if session is None:
+        if session is None and principal.has_session_policies:
             session = await self.session_policies(principal)
         if principal.is_root:
             return request, evaluate(

@@ -224,7 +224,9 @@ def request_view(
         query_string=bytes(scope.get("query_string") or b"").decode("latin-1"),
         headers=headers,
         scheme=str(scheme),
-        client_ip=_client_ip(scope, headers, parse_trusted_proxies(trusted_proxies)),
+        client_ip=_client_ip(
+            scope, headers, parse_trusted_proxies(trusted_proxies) if trusted_proxies else ()
+        ),
         request_id=new_request_id() if request_id is None else request_id,
     )
 

@@ -111,7 +111,7 @@ class _Template:
         return cls(tuple(parts), frozenset(head - {_REGION, _ACCOUNT}))
 
     def render(self, values: Mapping[str, str]) -> str:
-        return "".join(values[text] if is_name else text for is_name, text in self.parts)
+        return "".join([values[text] if is_name else text for is_name, text in self.parts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +240,10 @@ class RouteTable:
         """
         # INVARIANT: view.path is normalized: it starts with `/` and has no `.`, `..` or `//`.
         path = view.path
-        upstream = self._hosts.get(_host_key(view.host)) if view.host else None
+        upstream: _Upstream | None = None
+        if self._hosts:  # most tables route by prefix only: no Host header to read
+            host = view.host
+            upstream = self._hosts.get(_host_key(host)) if host else None
         relative = path
         if upstream is None:
             upstream = self._by_prefix(path)

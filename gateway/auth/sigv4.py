@@ -165,7 +165,7 @@ def signature(key: bytes, string_to_sign: str) -> str:
     """
     Return the hex signature of ``string_to_sign`` under a derived signing key.
     """
-    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
 
 
 def accepted_canonical_uris(raw_path: str, service: str) -> tuple[str, ...]:
@@ -243,4 +243,4 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def _hmac(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")

@@ -5,6 +5,7 @@ The store contract, run against SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,21 @@ async def test_sqlite_file_is_private(tmp_path: Path) -> None:
     await store.migrate()
     await store.close()
     assert (tmp_path / "new" / "gw.db").stat().st_mode & 0o777 == 0o600
+
+
+async def test_sqlite_marker_reads_leave_no_read_transaction_open(tmp_path: Path) -> None:
+    """Between reads of the generation, a WAL checkpoint completes: no snapshot is held."""
+    writer = await open_store(sqlite_path=tmp_path / "gw.db")
+    await writer.migrate()
+    reader = await open_store(sqlite_path=tmp_path / "gw.db")
+    before = await reader.generation()
+    await _seed(writer)
+    assert await reader.generation() == before + 1
+    checkpoint = sqlite3.connect(tmp_path / "gw.db")
+    try:
+        busy, _, _ = checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        checkpoint.close()
+    assert busy == 0
+    await reader.close()
+    await writer.close()
