@@ -32,6 +32,7 @@ from gateway.audit import (
     sanitize_text,
     scrub_secrets,
 )
+from gateway.audit.auditor import FLUSH_DELAY
 from gateway.config import AuditSettings
 from gateway.errors import ConfigError
 from gateway.plugins import Plugin
@@ -729,6 +730,75 @@ async def test_aclose_drains_every_queued_event_in_order() -> None:
     assert sink.closed
     auditor.record({"n": 100})
     assert auditor.dropped == 1
+
+
+class FlushCountingSink(RecordingSink):
+    """A buffered sink that counts its flushes and what each one wrote."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer: list[Mapping[str, Any]] = []
+        self.flushes: list[int] = []
+
+    async def emit(self, event: Mapping[str, Any]) -> None:
+        self.buffer.append(event)
+
+    async def flush(self) -> None:
+        self.flushes.append(len(self.buffer))
+        self.events.extend(self.buffer)
+        self.buffer.clear()
+
+    async def close(self) -> None:
+        await self.flush()
+        await super().close()
+
+
+@pytest.mark.anyio
+async def test_a_burst_is_flushed_once_soon_after_the_queue_runs_empty() -> None:
+    """Buffered sinks are flushed once per idle spell, not once per event, and promptly."""
+    sink = FlushCountingSink()
+    auditor = Auditor([sink])
+    await auditor.start()
+    for burst in range(3):
+        for number in range(50):
+            auditor.record({"n": number})
+            await asyncio.sleep(0)  # requests finish one by one: the queue empties often
+        await asyncio.sleep(FLUSH_DELAY * 3)
+        assert len(sink.events) == 50 * (burst + 1), "flushed soon after the burst"
+    assert len(sink.flushes) <= 6, sink.flushes  # about one per burst, never one per event
+    await auditor.aclose()
+    assert auditor.emitted == 150
+
+
+@pytest.mark.anyio
+async def test_shutdown_waits_for_a_scheduled_flush_and_loses_nothing() -> None:
+    """aclose() right after a request: the scheduled flush and close write every event."""
+    sink = FlushCountingSink()
+    auditor = Auditor([sink])
+    await auditor.start()
+    auditor.record({"n": 1})
+    await _settle()
+    await auditor.aclose()
+    assert [event["n"] for event in sink.events] == [1]
+    assert sink.closed
+
+
+@pytest.mark.anyio
+async def test_one_timeout_covers_a_batch_and_counts_what_it_cut_off() -> None:
+    """A sink stuck in a batch loses that batch (counted per event); the next batch flows."""
+    slow, good = BlockedSink(), RecordingSink()
+    auditor = Auditor([slow, good], sink_timeout=0.05)
+    for number in range(5):
+        auditor.record({"n": number})
+    with anyio.fail_after(2):
+        async with auditor:
+            await asyncio.sleep(0.2)
+            slow.gate.set()
+            auditor.record({"n": 5})
+    assert [event["n"] for event in good.events] == [0, 1, 2, 3, 4, 5]
+    assert [event["n"] for event in slow.events] == [0, 5]
+    assert auditor.sink_errors == 5  # the five of the first batch, none of the second
+    assert auditor.emitted == 7
 
 
 @pytest.mark.anyio

@@ -3,9 +3,12 @@ The ``Auditor``: a bounded queue between request handling and the audit sinks.
 
 Layer: auth (beside ``routing``). Requests call ``record()``, which never waits:
 it puts the event on a bounded ``asyncio.Queue`` or, when the queue is full,
-counts a drop. One background task drains the queue into every sink in turn,
-with a timeout per call, so a slow or broken sink delays only the audit trail
-(and, once the queue is full, loses events that are counted) but never a request.
+counts a drop. One background task drains the queue into every sink in turn, in
+batches of what has queued up (at most ``BATCH`` events), with a timeout per sink
+and batch, so a slow or broken sink delays only the audit trail (and, once the
+queue is full, loses events that are counted) but never a request. Buffered sinks
+are flushed ``FLUSH_DELAY`` seconds after the queue runs empty, so a busy gateway
+writes its trail in a few large writes instead of one per request.
 
 SECURITY: sink failures are logged by sink class and exception type only, at most
 once per ``log_every`` failures; never with the exception's message or the event,
@@ -15,7 +18,6 @@ which could repeat what a client sent.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
@@ -39,6 +41,8 @@ DEFAULT_MAX_QUEUE: Final = 10_000
 DEFAULT_SINK_TIMEOUT: Final = 5.0
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
 DEFAULT_LOG_EVERY: Final = 1_000
+BATCH: Final = 256
+FLUSH_DELAY: Final = 0.05
 
 logger = logging.getLogger("gateway.audit")
 
@@ -55,7 +59,8 @@ class Auditor:
     Args:
         sinks: where events go; with none, ``record()`` does nothing.
         max_queue: events held while the sinks catch up.
-        sink_timeout: seconds one ``emit``, ``flush`` or ``close`` call may take.
+        sink_timeout: seconds one sink may take over a batch of ``emit`` calls, or
+            over one ``flush`` or ``close`` call.
         close_timeout: seconds ``aclose()`` waits for the queue to drain.
         log_every: log the first failure, then one in every ``log_every``.
     """
@@ -77,6 +82,11 @@ class Auditor:
         self._close_timeout = close_timeout
         self._log_every = log_every
         self._task: asyncio.Task[None] | None = None
+        # Flushes scheduled or running; a new one is scheduled once none is waiting.
+        self._flushers: set[asyncio.Task[None]] = set()
+        self._flush_waiting = False
+        # Events of the batch in hand that no sink has been given yet.
+        self._unstarted = 0
         self._closed = False
         self._dropped = 0
         self._emitted = 0
@@ -96,8 +106,8 @@ class Auditor:
 
     @property
     def pending(self) -> int:
-        """Events queued and not yet taken by the drainer."""
-        return self._queue.qsize()
+        """Events queued, or taken by the drainer and not yet given to any sink."""
+        return self._queue.qsize() + self._unstarted
 
     def record(self, event: Mapping[str, Any]) -> None:
         """
@@ -146,7 +156,11 @@ class Auditor:
             except TimeoutError:
                 pass
             await self._stop_drainer(self._task)
-        left = self._discard_queue()
+        if self._flushers:
+            # Waited for, not cancelled: a write handed to a thread must end first.
+            await asyncio.wait(set(self._flushers))
+        left = self._discard_queue() + self._unstarted
+        self._unstarted = 0
         if left:
             self._drop(left)
             logger.warning("audit: %d events were not delivered before shutdown", left)
@@ -167,33 +181,76 @@ class Auditor:
 
     async def _drain(self) -> None:
         buffered = [sink for sink in self.sinks if isinstance(sink, BufferedSink)]
+        queue = self._queue
         while True:
-            event = await self._queue.get()
+            batch = [await queue.get()]
+            while len(batch) < BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            self._unstarted = len(batch)
             try:
-                for sink in self.sinks:
-                    if await self._call(sink, functools.partial(sink.emit, event)):
-                        self._emitted += 1
-                if self._queue.empty():
-                    # Idle: write out what buffered sinks hold, so events reach disk promptly.
-                    for sink in buffered:
-                        await self._call(sink, sink.flush)
+                for index, sink in enumerate(self.sinks):
+                    self._emitted += await self._emit(sink, batch, first=index == 0)
+                self._unstarted = 0
+                if buffered and not self._flush_waiting and queue.empty():
+                    # Idle: write out what buffered sinks hold, soon, in one go.
+                    self._flush_waiting = True
+                    flusher = asyncio.create_task(self._flush_soon(buffered))
+                    self._flushers.add(flusher)
+                    flusher.add_done_callback(self._flushers.discard)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    queue.task_done()
 
-    async def _call(self, sink: AuditSink, operation: Callable[[], Awaitable[None]]) -> bool:
+    async def _emit(self, sink: AuditSink, batch: list[Mapping[str, Any]], *, first: bool) -> int:
+        # Give `batch` to `sink` within one timeout; return how many emits succeeded.
+        delivered = attempted = 0
         try:
             async with asyncio.timeout(self._sink_timeout):
-                await operation()
+                for event in batch:
+                    attempted += 1
+                    if first:
+                        self._unstarted -= 1
+                    if await self._guarded(sink, sink.emit(event)):
+                        delivered += 1
+        except TimeoutError:
+            # The emit in progress and every one not attempted count as failures.
+            for _ in range(len(batch) - attempted + 1):
+                self._sink_failed(sink, "TimeoutError")
+            if first:
+                self._unstarted = 0
+        return delivered
+
+    async def _guarded(self, sink: AuditSink, call: Awaitable[None]) -> bool:
+        # Run one sink call; a failure is counted (by type only) and never propagates.
+        try:
+            await call
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                raise  # the drainer itself is being stopped
+                raise  # the drainer is being stopped, or the batch timed out
             self._sink_failed(sink, "CancelledError")
             return False
         except Exception as exc:  # any sink bug: count it, keep draining
             self._sink_failed(sink, type(exc).__name__)
             return False
         return True
+
+    async def _flush_soon(self, buffered: list[BufferedSink]) -> None:
+        try:
+            await asyncio.sleep(FLUSH_DELAY)
+        finally:
+            self._flush_waiting = False
+        for sink in buffered:
+            await self._call(sink, sink.flush)
+
+    async def _call(self, sink: AuditSink, operation: Callable[[], Awaitable[None]]) -> bool:
+        # One flush or close, within its own timeout.
+        try:
+            async with asyncio.timeout(self._sink_timeout):
+                return await self._guarded(sink, operation())
+        except TimeoutError:
+            self._sink_failed(sink, "TimeoutError")
+            return False
 
     async def _stop_drainer(self, task: asyncio.Task[None]) -> None:
         task.cancel()

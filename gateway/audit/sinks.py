@@ -3,9 +3,9 @@ First-party audit sinks: JSON lines to stdout or to a file.
 
 Layer: auth (beside ``routing``). Both sinks buffer encoded lines in memory and
 write them in a worker thread when ``flush()`` is called, so the event loop never
-waits on a disk or a pipe. The ``Auditor``'s drainer calls ``flush()`` whenever
-its queue runs empty, and a sink also flushes on its own once ``flush_bytes`` are
-buffered; ``close()`` flushes what is left.
+waits on a disk or a pipe. The ``Auditor`` calls ``flush()`` ``FLUSH_DELAY`` (50 ms)
+after its queue runs empty, and a sink also flushes on its own once ``flush_bytes``
+are buffered; ``close()`` flushes what is left.
 
 Both sinks drop secret-named keys from every event before writing it (an event
 that ``is_scrubbed`` is written as it is, any other goes through
@@ -42,7 +42,7 @@ _ENCODER: Final = json.JSONEncoder(
 @runtime_checkable
 class BufferedSink(Protocol):
     """
-    An audit sink that holds events until ``flush()``; the drainer flushes when idle.
+    An audit sink that holds events until ``flush()``; the auditor flushes when idle.
     """
 
     async def emit(self, event: Mapping[str, Any]) -> None: ...
