@@ -41,10 +41,13 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proxy_bench import POLICY, REGION, SERVICE  # noqa: E402  (the same set-up as the proxy)
 
 from gateway.app import create_app, identity_headers  # noqa: E402  (path set up above)
 from gateway.audit import build_event  # noqa: E402
@@ -59,8 +62,6 @@ from gateway.proxy import upstream_headers  # noqa: E402
 from gateway.request_ids import new_request_id  # noqa: E402
 from gateway.store import open_store  # noqa: E402
 
-REGION = "us-east-1"
-SERVICE = "bench"
 HOST = "127.0.0.1:8080"
 STAGES = {
     "view": "request_view",
@@ -68,17 +69,6 @@ STAGES = {
     "headers": "identity_headers + upstream_headers",
     "event": "build_event",
     "encode": "encode_line (drainer)",
-}
-POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "ReadItems",
-            "Effect": "Allow",
-            "Action": "bench:GetItem",
-            "Resource": "arn:aws:bench:*:*:item/*",
-        }
-    ],
 }
 
 
@@ -321,7 +311,7 @@ async def _measure(
         if asyncio.iscoroutinefunction(timer):
             results[stage] = await _best_async(timer, iterations, repeat)
         else:
-            results[stage] = _best(timer, iterations, repeat)
+            results[stage] = _best(cast(Callable[[int], float], timer), iterations, repeat)
         print(f"{STAGES.get(stage, 'total (all stages in a row)'):<40} {results[stage]:8.2f} us")
     if only is None:
         owned = sum(results[stage] for stage in ("view", "admit", "event", "encode"))
