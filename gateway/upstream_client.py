@@ -118,15 +118,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._spoilt = False
         self._write_paused = False
+        # None while idle: bytes that arrive then are out of turn.
         self._parser: httptools.HttpResponseParser | None = None
-        self._begin(head_only=False)
-        self._parser = None
         # False while a streamed request body is still on its way to the upstream.
         self.sent_all = True
+        self._reset(head_only=False)
 
-    def _begin(self, *, head_only: bool) -> None:
-        # A fresh parser per response: nothing of the last one's state carries over.
-        self._parser = httptools.HttpResponseParser(self)
+    def _reset(self, *, head_only: bool) -> None:
+        # The state of one exchange, from the request's head to the response's end.
         self._head_only = head_only
         self._interim = False
         self.status = 0
@@ -244,7 +243,9 @@ class UpstreamConnection(asyncio.Protocol):
     # --- used by the pool and the forwarder -----------------------------------------------
 
     def start(self, head: bytes, *, head_only: bool, sent_all: bool = True) -> None:
-        self._begin(head_only=head_only)
+        # A fresh parser per response: nothing of the last one's state carries over.
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset(head_only=head_only)
         self.sent_all = sent_all
         self.write(head)
 
