@@ -7,11 +7,24 @@ explicitly (``isolation_level=None``); a write transaction starts with
 ``BEGIN IMMEDIATE``, which takes the database's write lock up front, so two
 writers never interleave a read-check-write sequence. Inside one process an
 asyncio lock keeps transactions on the shared connection from interleaving.
+
+The generation marker is read on every request. Reading the row means a WAL read
+transaction (locks on the -shm file), so the store keeps a signal file beside the
+database, ``<database>-generation``: every process appends one byte to it after a
+write that bumped the marker has committed, and ``generation()`` reads the row
+only when that file's identity, size or modification time differ from what it saw
+at its last read (a ``stat``, a few times cheaper). Because the byte is appended
+after the commit and the file is looked at before the row is read, a change is
+seen by any request that starts after the writer's call returned. The row is read
+anyway at least every ``RECHECK_SECONDS`` (a writer that died between its commit
+and its append, a signal file that cannot be written), and on every call while
+the signal file is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -26,6 +39,13 @@ import aiosqlite
 from gateway.errors import StoreError
 from gateway.store import sql
 from gateway.store.base import Row, StoreStats, Value
+
+log = logging.getLogger("gateway.store")
+
+# The longest a cached generation is trusted without reading the row.
+RECHECK_SECONDS = 1.0
+# Past this size a writer empties the signal file (its identity key changes anyway).
+SIGNAL_LIMIT = 1 << 20
 
 
 class SqliteTransaction(sql.SqlTransaction):
@@ -72,6 +92,11 @@ class SqliteStore:
         self.path = path
         # The private read-only connection's one cursor, reused for every read.
         self._marker: sqlite3.Cursor | None = None
+        self._signal = None if path == ":memory:" else path + "-generation"
+        # What the signal file looked like when the row was last read, and the value.
+        self._signal_seen: tuple[int, int, int] | None = None
+        self._known = 0
+        self._recheck_at = 0.0
         self.stats = StoreStats()
 
     @classmethod
@@ -85,6 +110,10 @@ class SqliteStore:
             # SECURITY: the file holds password hashes and sealed secrets; SQLite gives
             # its -wal and -shm files the same mode as the database file.
             os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))
+            try:
+                os.close(os.open(target + "-generation", os.O_WRONLY | os.O_CREAT, 0o600))
+            except OSError as exc:  # readers then read the row on every request
+                log.warning("cannot create the generation signal file: %s", exc.strerror)
         try:
             conn = await aiosqlite.connect(target, isolation_level=None)
             conn.row_factory = sqlite3.Row
@@ -121,12 +150,51 @@ class SqliteStore:
                 raise StoreError("the store could not commit", operation="commit") from exc
             finally:
                 self.stats.observe(time.perf_counter() - started)
+            if write and bump:
+                self._announce()
+
+    def _announce(self) -> None:
+        # INVARIANT: called only after COMMIT returned, so a reader that sees the
+        # file change and then reads the row sees this commit.
+        if self._signal is None:
+            return
+        try:
+            fd = os.open(self._signal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, b".")
+                if os.fstat(fd).st_size >= SIGNAL_LIMIT:
+                    os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            # Other processes see the change within RECHECK_SECONDS instead.
+            log.warning("cannot signal an IAM change to other processes: %s", exc.strerror)
 
     async def generation(self) -> int:
-        # Read on every request, so it must be cheap: a hop through aiosqlite's thread
-        # costs ~250 us, a direct read on a private read-only connection ~3 us. In WAL
-        # mode a reader never waits for a writer, so this cannot stall the event loop
-        # behind a long transaction; the short busy timeout bounds a checkpoint race.
+        # Called on every request, so it must be cheap: the row is read only when the
+        # signal file changed (see the module's doc), or at least every RECHECK_SECONDS.
+        if self._signal is None:
+            return await self._read_generation()
+        seen: tuple[int, int, int] | None
+        try:
+            info = os.stat(self._signal)
+            seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+        except OSError:
+            seen = None
+        now = time.monotonic()
+        if seen is not None and seen == self._signal_seen and now < self._recheck_at:
+            return self._known
+        # ORDER: the file was looked at before the row is read; a write landing in
+        # between is read now and, its append not yet seen, read again next time.
+        value = await self._read_generation()
+        self._signal_seen, self._known, self._recheck_at = seen, value, now + RECHECK_SECONDS
+        return value
+
+    async def _read_generation(self) -> int:
+        # A hop through aiosqlite's thread costs ~250 us, a direct read on a private
+        # read-only connection a few us. In WAL mode a reader never waits for a writer,
+        # so this cannot stall the event loop behind a long transaction; the short
+        # busy timeout bounds a checkpoint race.
         self.stats.queries += 1
         if self.path == ":memory:":
             async with self._lock, self._conn.execute(sql.GENERATION_READ) as cursor:

@@ -13,6 +13,7 @@ import pytest
 from gateway.errors import StoreError
 from gateway.store import Conflict, Store, open_store
 from gateway.store import sql as store_sql
+from gateway.store import sqlite as store_sqlite
 from tests.conftest import StoreFactory
 
 pytestmark = pytest.mark.anyio
@@ -204,19 +205,127 @@ async def test_sqlite_file_is_private(tmp_path: Path) -> None:
     assert (tmp_path / "new" / "gw.db").stat().st_mode & 0o777 == 0o600
 
 
-async def test_sqlite_marker_reads_leave_no_read_transaction_open(tmp_path: Path) -> None:
-    """Between reads of the generation, a WAL checkpoint completes: no snapshot is held."""
+async def _two_sqlite_stores(tmp_path: Path) -> tuple[Store, Store]:
+    # Two connections to one file, as two gateway processes on one host have.
     writer = await open_store(sqlite_path=tmp_path / "gw.db")
     await writer.migrate()
     reader = await open_store(sqlite_path=tmp_path / "gw.db")
-    before = await reader.generation()
-    await _seed(writer)
-    assert await reader.generation() == before + 1
-    checkpoint = sqlite3.connect(tmp_path / "gw.db")
+    return writer, reader
+
+
+async def test_sqlite_marker_reads_leave_no_read_transaction_open(tmp_path: Path) -> None:
+    """Between reads of the generation, a WAL checkpoint completes: no snapshot is held."""
+    writer, reader = await _two_sqlite_stores(tmp_path)
     try:
-        busy, _, _ = checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        before = await reader.generation()
+        await _seed(writer)
+        assert await reader.generation() == before + 1
+        checkpoint = sqlite3.connect(tmp_path / "gw.db")
+        try:
+            busy, _, _ = checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            checkpoint.close()
+        assert busy == 0
     finally:
-        checkpoint.close()
-    assert busy == 0
-    await reader.close()
-    await writer.close()
+        await reader.close()
+        await writer.close()
+
+
+async def test_sqlite_unchanged_signal_skips_the_row_read(tmp_path: Path) -> None:
+    """While nothing was written, the generation comes from memory, not a query."""
+    writer, reader = await _two_sqlite_stores(tmp_path)
+    try:
+        first = await reader.generation()
+        queries = reader.stats.queries
+        for _ in range(10):
+            assert await reader.generation() == first
+        assert reader.stats.queries == queries
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_sqlite_write_in_another_process_is_seen_on_the_next_read(
+    tmp_path: Path,
+) -> None:
+    """A committed write elsewhere is seen at once, without waiting for the recheck."""
+    writer, reader = await _two_sqlite_stores(tmp_path)
+    try:
+        before = await reader.generation()
+        await reader.generation()  # now cached
+        await _seed(writer)
+        assert await reader.generation() == before + 1
+        async with writer.transaction(write=True) as tx:
+            await tx.insert("users", _user("AIDAEXAMPLE0000000001", "alice"))
+        assert await reader.generation() == before + 2
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_sqlite_bookkeeping_writes_do_not_signal(tmp_path: Path) -> None:
+    """A write that does not bump the marker leaves the signal file alone."""
+    writer, reader = await _two_sqlite_stores(tmp_path)
+    try:
+        await _seed(writer)
+        signal = tmp_path / "gw.db-generation"
+        size = signal.stat().st_size
+        async with writer.transaction(write=True, bump=False) as tx:
+            await tx.insert("users", _user("AIDAEXAMPLE0000000001", "alice"))
+        assert signal.stat().st_size == size
+        async with writer.transaction(write=True) as tx:
+            await tx.delete("users", {"id": "AIDAEXAMPLE0000000001"})
+        assert signal.stat().st_size == size + 1
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_sqlite_write_without_signal_is_seen_within_the_recheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change whose signal was lost (a writer that died after its commit) is still read
+    once the recheck interval has passed, and the row is read on every call while the
+    signal file is missing."""
+    monkeypatch.setattr(store_sqlite, "RECHECK_SECONDS", 0.5)
+    writer, reader = await _two_sqlite_stores(tmp_path)
+    try:
+        before = await reader.generation()
+        monkeypatch.setattr(writer, "_announce", lambda: None)
+        await _seed(writer)
+        assert await reader.generation() == before  # within the interval: cached
+        await asyncio.sleep(0.6)
+        assert await reader.generation() == before + 1
+        monkeypatch.setattr(store_sqlite, "RECHECK_SECONDS", 3600.0)
+        (tmp_path / "gw.db-generation").unlink()
+        async with writer.transaction(write=True) as tx:
+            await tx.insert("users", _user("AIDAEXAMPLE0000000001", "alice"))
+        assert await reader.generation() == before + 2
+        queries = reader.stats.queries
+        await reader.generation()
+        assert reader.stats.queries == queries + 1
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_sqlite_signal_file_is_private_and_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signal file is the owner's only, and a writer empties it past its limit
+    without readers missing the change."""
+    monkeypatch.setattr(store_sqlite, "SIGNAL_LIMIT", 3)
+    writer, reader = await _two_sqlite_stores(tmp_path)
+    signal = tmp_path / "gw.db-generation"
+    try:
+        assert signal.stat().st_mode & 0o777 == 0o600
+        await _seed(writer)
+        start = await reader.generation()
+        for step in range(1, 7):
+            async with writer.transaction(write=True) as tx:
+                await tx.insert("users", _user(f"AIDAEXAMPLE000000000{step}", f"u{step}"))
+            assert signal.stat().st_size < 3
+            assert await reader.generation() == start + step
+    finally:
+        await reader.close()
+        await writer.close()
