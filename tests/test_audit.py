@@ -576,11 +576,41 @@ JSON_TREES = st.recursive(
 
 @given(st.dictionaries(KEYS, JSON_TREES, max_size=5))
 def test_encode_line_is_scrub_then_dump(event: dict[str, Any]) -> None:
-    """Whether or not the copy is skipped, the line is that of the scrubbed event."""
+    """Whether or not the copy is skipped, and whichever encoder writes it, the line is
+    one line of compact ASCII JSON holding the scrubbed event."""
     expected = json.dumps(
         scrub_secrets(event), ensure_ascii=True, allow_nan=False, separators=(",", ":")
     )
-    assert encode_line(event) == expected + "\n"
+    line = encode_line(event)
+    assert line.endswith("\n")
+    assert "\n" not in line[:-1] and "\r" not in line
+    assert line.isascii()
+    assert json.loads(line) == json.loads(expected)
+    if "e" not in expected:  # floats with an exponent may be spelled 1e-7 or 1e-07
+        assert line == expected + "\n"
+
+
+@pytest.mark.parametrize(
+    ("event", "line"),
+    [
+        ({"a": float("nan"), "b": [float("inf"), -float("inf")]}, '{"a":null,"b":[null,null]}'),
+        ({"who": "J\u00f6rg \u2028 x"}, '{"who":"J\\u00f6rg \\u2028 x"}'),
+        ({"n": 2**70, "f": float("nan")}, '{"n":1180591620717411303424,"f":null}'),
+        ({1: "int key", "t": (1, 2)}, '{"1":"int key","t":[1,2]}'),
+        ({"s": type("Text", (str,), {})("sub")}, '{"s":"sub"}'),
+    ],
+)
+def test_encode_line_edge_values(event: dict[Any, Any], line: str) -> None:
+    """Non-finite floats are null, non-ASCII text is escaped, and what the fast encoder
+    refuses (big integers, int keys, subclasses) is written by the stdlib encoder."""
+    assert encode_line(event) == line + "\n"
+
+
+def test_encode_line_refuses_other_objects() -> None:
+    """A value no JSON encoder takes is a TypeError, never its repr in the trail."""
+    for value in (object(), datetime(2026, 1, 1, tzinfo=UTC), {1, 2}):
+        with pytest.raises(TypeError):
+            encode_line({"v": value})
 
 
 def test_secret_key_added_to_a_built_event_is_still_dropped() -> None:
@@ -877,7 +907,7 @@ async def test_sink_refuses_values_json_cannot_encode() -> None:
     auditor = Auditor([StdoutSink(io.StringIO()), sink])
     async with auditor:
         auditor.record({"bad": object()})
-        auditor.record({"nan": float("nan")})
+        auditor.record({"worse": {1, 2}})
     assert auditor.sink_errors == 2
     assert len(sink.events) == 2
 

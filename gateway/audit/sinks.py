@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Protocol, TextIO, runtime_checkable
+
+import orjson
 
 from gateway.audit.redaction import is_scrubbed, scrub_secrets
 
@@ -36,6 +39,15 @@ FILE_MODE: Final = 0o600
 # makes is_scrubbed or scrub_secrets raise RecursionError before the encoder runs.
 _ENCODER: Final = json.JSONEncoder(
     ensure_ascii=True, allow_nan=False, separators=(",", ":"), check_circular=False
+)
+# orjson writes the same compact JSON about ten times faster; what it would write
+# differently from the stdlib encoder (datetimes, dataclasses, subclasses of the JSON
+# types) it refuses with these options, and the stdlib encoder takes over.
+_FAST_OPTIONS: Final = (
+    orjson.OPT_APPEND_NEWLINE
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
 
 
@@ -56,13 +68,32 @@ def encode_line(event: Mapping[str, Any]) -> str:
     """
     Encode one event as a single ASCII JSON line, secret-named keys dropped.
 
+    NaN and infinities are written as ``null``, as ``build_event`` writes them.
+
     Raises:
         TypeError: the event holds a value JSON cannot encode.
-        ValueError: the event holds NaN or an infinity.
     """
     # Checking is cheaper than copying, and events from build_event always pass.
     clean = event if is_scrubbed(event) else scrub_secrets(event)
-    return _ENCODER.encode(clean) + "\n"
+    try:
+        line = orjson.dumps(clean, option=_FAST_OPTIONS)
+    except orjson.JSONEncodeError:
+        line = b""  # a type only the stdlib encoder takes, or an integer over 64 bits
+    if line and line.isascii():
+        return line.decode("ascii")
+    # Non-ASCII text is escaped (\\uXXXX) by the stdlib encoder, as are the rarer cases.
+    return _ENCODER.encode(_finite(clean)) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    # Only reached off the fast path: NaN and infinities become None, as orjson has it.
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 class _LineSink:
