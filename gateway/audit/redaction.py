@@ -150,12 +150,17 @@ def redact_query(query: str, *, limit: int = MAX_QUERY_CHARS) -> str:
     of the query is kept as the client sent it. The result is truncated and
     sanitized like any other string.
     """
-    parts = _QUERY_SEPARATOR.split(query)
-    for position in range(0, len(parts), 2):
+    if ";" in query:
+        # Separators are kept in the list (odd positions), so they are rejoined as sent.
+        parts = _QUERY_SEPARATOR.split(query)
+        step, joiner = 2, ""
+    else:
+        parts, step, joiner = query.split("&"), 1, "&"
+    for position in range(0, len(parts), step):
         name, equals, _ = parts[position].partition("=")
         if _is_secret_parameter(name):
             parts[position] = f"{name}={REDACTED}" if equals else REDACTED
-    return sanitize_text("".join(parts), limit=limit)
+    return sanitize_text(joiner.join(parts), limit=limit)
 
 
 def scrub_secrets(value: Any) -> Any:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import product
+from typing import Final
 from urllib.parse import unquote
 
 from gateway.errors import AuthError
@@ -26,6 +27,8 @@ TERMINATOR = "aws4_request"
 MAX_EXPIRES = 604800  # seven days, AWS's limit for presigned URLs
 MAX_VALUE_LENGTH = 8192  # Authorization header, each auth query parameter, the token
 MAX_SIGNED_HEADERS = 128
+# Credential and SignedHeaders texts up to this length have their parse cached.
+_MAX_CACHED_TEXT = 512
 AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
 _QUERY_AUTH = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"})
@@ -176,6 +179,14 @@ def parse_amz_date(text: str) -> datetime | None:
     """
     Parse ``YYYYMMDDTHHMMSSZ`` into an aware UTC datetime, or None if it is not one.
     """
+    if len(text) != 16:  # also keeps long strings out of the cache
+        return None
+    return _parse_amz_date(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_amz_date(text: str) -> datetime | None:
+    # Cached: requests signed in the same second share their X-Amz-Date.
     if _AMZ_DATE.fullmatch(text) is None:
         return None
     return _datetime(
@@ -293,7 +304,12 @@ def _query_auth_params(query_string: str) -> dict[str, str]:
             raise _query_error(f"{name} appears more than once in the query string")
         if len(raw_value) > MAX_VALUE_LENGTH:
             raise _query_error(f"{name} is longer than {MAX_VALUE_LENGTH} characters")
-        params[name] = _unquote(raw_value) if "%" in raw_value else raw_value
+        if "%" not in raw_value:
+            params[name] = raw_value
+        elif name == "X-Amz-Credential" and len(raw_value) <= _MAX_CACHED_TEXT:
+            params[name] = _unquote_cached(raw_value)  # the same for a key all day long
+        else:
+            params[name] = _unquote(raw_value)  # never cached: a token is a secret
     return params
 
 
@@ -306,11 +322,25 @@ def _unquote(text: str) -> str:
         return unquote(text, errors="replace")
 
 
+_unquote_cached: Final = functools.lru_cache(maxsize=1024)(_unquote)
+
+
 def _parse_credential(text: str, *, code: str) -> tuple[str, str, str, str]:
+    parts = _credential_parts(text) if len(text) <= _MAX_CACHED_TEXT else _split_credential(text)
+    if parts is None:
+        raise _credential_error(text, code)
+    return parts
+
+
+def _split_credential(text: str) -> tuple[str, str, str, str] | None:
     match = _CREDENTIAL.fullmatch(text)
     if match is None or not _is_date(match[2]):
-        raise _credential_error(text, code)
+        return None
     return match[1], match[2], match[3], match[4]
+
+
+# Cached: every request of one key on one day has the same credential (no secret in it).
+_credential_parts: Final = functools.lru_cache(maxsize=1024)(_split_credential)
 
 
 def _credential_error(text: str, code: str) -> AuthError:
@@ -344,6 +374,18 @@ def _is_date(text: str) -> bool:
 
 
 def _parse_signed_headers(view: RequestView, text: str, *, code: str) -> tuple[str, ...]:
+    if len(text) <= _MAX_CACHED_TEXT:
+        names = _signed_header_names(text, code)
+    else:
+        names = _check_signed_header_names(text, code)
+    present = {name for name, _ in view.headers}
+    for name in names:
+        if name not in present:
+            raise _error(f"signed header '{name}' is not present in the request", code)
+    return names
+
+
+def _check_signed_header_names(text: str, code: str) -> tuple[str, ...]:
     names = tuple(text.split(";"))
     if len(names) > MAX_SIGNED_HEADERS:
         raise _error(f"SignedHeaders lists more than {MAX_SIGNED_HEADERS} headers", code)
@@ -362,11 +404,11 @@ def _parse_signed_headers(view: RequestView, text: str, *, code: str) -> tuple[s
         raise _error(
             "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.", code
         )
-    present = {name for name, _ in view.headers}
-    for name in names:
-        if name not in present:
-            raise _error(f"signed header '{name}' is not present in the request", code)
     return names
+
+
+# Cached: a client sends the same SignedHeaders list again and again; errors are not cached.
+_signed_header_names: Final = functools.lru_cache(maxsize=1024)(_check_signed_header_names)
 
 
 def _parse_signature(text: str, *, code: str) -> str:

@@ -289,6 +289,34 @@ def test_presigned_token_is_returned_and_signed() -> None:
     assert "X-Amz-Security-Token=<redacted>" in caught.value.canonical_request
 
 
+def test_parse_caches_hold_no_secret_and_no_verdict() -> None:
+    """The parse caches (credential scope, date, SignedHeaders) never see the session
+    token, and a malformed value after a good one of the same shape is still refused."""
+    from gateway.auth import sigv4_parse
+
+    first = _presigned(session_token="tok/en+==")
+    assert parse_authorization(first) is not None
+    sizes = (
+        sigv4_parse._unquote_cached.cache_info().currsize,
+        sigv4_parse._credential_parts.cache_info().currsize,
+    )
+    again = _presigned(session_token="another%token/with+escapes==")
+    signed = parse_authorization(again)
+    assert signed is not None and signed.security_token == "another%token/with+escapes=="
+    assert (
+        sigv4_parse._unquote_cached.cache_info().currsize,
+        sigv4_parse._credential_parts.cache_info().currsize,
+    ) == sizes
+    for change in (
+        ("%2Faws4_request", "%2Faws4_requesT"),
+        ("X-Amz-Date=20150830T123600Z", "X-Amz-Date=20150830T123600z"),
+        ("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=host%3Bhost"),
+    ):
+        bad = dataclasses.replace(first, query_string=first.query_string.replace(*change, 1))
+        with pytest.raises(AuthError):
+            parse_authorization(bad)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
