@@ -32,6 +32,10 @@ the long-term key's URL, alternating twice in the same gateway process.
 (f) two workers: uvicorn's own `--workers 2` over `gateway_factory:create`, against one
 worker, both unpinned (two cores shared by everything); requests per worker are
 counted from one audit file per worker process.
+(h) rounds: (b) and (c) again, `--rounds` times (default 3), alternating, each in a
+freshly started server, with the median of the per-round ratios: the pass-through's
+figure moves by a quarter from one run to the next on a shared box, so one pair of
+runs alone can put the ratio on either side of a target.
 """
 
 # ruff: noqa: S603, S607 - a benchmark driver: it runs fixed local commands (wrk, taskset,
@@ -815,6 +819,41 @@ def measure_passthrough(
         return result, rss_mib(process.pid)
 
 
+def measure_gateway(gateway: Gateway, load: Load, args: argparse.Namespace) -> WrkResult:
+    """Start the gateway on the server CPU, warm it up, and measure it (run (c) again)."""
+    with serve_gateway(gateway, cpus=SERVER_CPU):
+        check_gateway(gateway)
+        return measure(load, args)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def print_rounds(rounds: list[tuple[WrkResult, WrkResult]]) -> None:
+    """(h): each round's (b) and (c), their ratios, and the medians of the ratios."""
+    print(f"\n(h) {len(rounds)} more rounds of (b) then (c), each in a freshly started server")
+    print(f"  {'':<12} {'(b) req/s':>10} {'(c) req/s':>10} {'rps':>8} {'p50':>7} {'p99':>7}")
+    ratios = []
+    for index, (floor, guarded) in enumerate(rounds, start=1):
+        ratio = (
+            guarded.rps / floor.rps,
+            guarded.p50_ms / floor.p50_ms,
+            guarded.p99_ms / floor.p99_ms,
+        )
+        ratios.append(ratio)
+        print(
+            f"  {f'round {index}':<12} {floor.rps:>10,.0f} {guarded.rps:>10,.0f} "
+            f"{ratio[0]:>7.3f}x {ratio[1]:>6.2f}x {ratio[2]:>6.2f}x"
+        )
+    rps, p50, p99 = (_median([ratio[i] for ratio in ratios]) for i in range(3))
+    print(
+        f"  median ratio gateway / pass-through (b): rps {rps:.3f}x, p50 {p50:.2f}x, p99 {p99:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Gateway proxy benchmark (see module doc).")
     parser.add_argument(
@@ -835,6 +874,9 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=float, default=None, help="warm-up seconds (default 2)")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of (b) and (c) for (h); 0 skips"
+    )
     parser.add_argument(
         "--distinct",
         type=int,
@@ -945,7 +987,14 @@ def main() -> None:
                 )
                 for _ in range(2)
             ]
-        audited = audit_lines(gateway.audit)
+        audited, sent = audit_lines(gateway.audit), SENT[load.host]
+        rounds = [
+            (
+                measure_passthrough(upstream.url, load, work, args, "aiohttp")[0],
+                measure_gateway(gateway, load, args),
+            )
+            for _ in range(args.rounds)
+        ]
 
         print("\nthroughput and latency (32 connections)")
         print(HEADER)
@@ -962,7 +1011,7 @@ def main() -> None:
         print(f"  ratio pass-through / direct: rps {proxied.rps / direct.rps:.3f}x")
         print(f"  first gateway request after start (cold caches, curl): {first_ms:.1f} ms")
         print(
-            f"  audit: {audited:,} events written for {SENT[load.host] + 3:,} requests "
+            f"  audit: {audited:,} events written for {sent + 3:,} requests "
             "counted by wrk and curl (wrk does not count the replies in flight when it stops)"
         )
 
@@ -977,6 +1026,9 @@ def main() -> None:
         key_rps = sum(pair[0].rps for pair in sts_pairs)
         sts_rps = sum(pair[1].rps for pair in sts_pairs)
         print(f"  ratio temporary / long-term: rps {sts_rps / key_rps:.3f}x")
+
+        if rounds:
+            print_rounds(rounds)
 
         print(
             f"\n(d) memory: gateway RSS from the end of the warm-up over {args.requests:,} "
