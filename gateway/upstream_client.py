@@ -30,7 +30,7 @@ import asyncio
 import functools
 import ssl
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -73,6 +73,12 @@ class Origin:
     port: int
     base_path: str
     host_header: str
+    # What the pool's dicts are keyed by (scheme, host and port): a str caches its hash,
+    # where the dataclass would build and hash a tuple of its fields on every lookup.
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.scheme}://{self.host}:{self.port}")
 
     @property
     def tls(self) -> bool:
@@ -358,9 +364,10 @@ class UpstreamPool:
     ) -> None:
         self._limit = limit_per_origin
         self._idle_seconds = idle_seconds
-        self._idle: dict[Origin, deque[UpstreamConnection]] = {}
-        self._busy: dict[Origin, int] = {}
-        self._queued: dict[Origin, deque[asyncio.Future[None]]] = {}
+        # Keyed by Origin.key.
+        self._idle: dict[str, deque[UpstreamConnection]] = {}
+        self._busy: dict[str, int] = {}
+        self._queued: dict[str, deque[asyncio.Future[None]]] = {}
         self._open: set[UpstreamConnection] = set()
         self._closed = False
         # https upstreams: the system's trust store unless a context is given.
@@ -453,16 +460,17 @@ class UpstreamPool:
         if self._closed:
             raise UpstreamProtocolError("the upstream pool is closed")
         loop = asyncio.get_running_loop()
-        while self._busy.get(origin, 0) >= self._limit:
+        while self._busy.get(origin.key, 0) >= self._limit:
             waiter = loop.create_future()
-            self._queued.setdefault(origin, deque()).append(waiter)
+            self._queued.setdefault(origin.key, deque()).append(waiter)
             timer = loop.call_later(connect_timeout, _expire, waiter)
             try:
                 await waiter
             finally:
                 timer.cancel()
-        self._busy[origin] = self._busy.get(origin, 0) + 1
-        idle = self._idle.get(origin)
+        key = origin.key
+        self._busy[key] = self._busy.get(key, 0) + 1
+        idle = self._idle.get(key)
         now = loop.time()
         while idle:
             conn = idle.pop()
@@ -494,7 +502,7 @@ class UpstreamPool:
         now = asyncio.get_running_loop().time()
         if conn.reusable and not self._closed:
             conn.idle(now)
-            idle = self._idle.setdefault(origin, deque())
+            idle = self._idle.setdefault(origin.key, deque())
             idle.append(conn)
             # The oldest idle connection goes once it is closed or past its time.
             oldest = idle[0]
@@ -505,8 +513,9 @@ class UpstreamPool:
         self._free_slot(origin)
 
     def _free_slot(self, origin: Origin) -> None:
-        self._busy[origin] -= 1
-        queued = self._queued.get(origin)
+        key = origin.key
+        self._busy[key] -= 1
+        queued = self._queued.get(key)
         while queued:
             waiter = queued.popleft()
             if not waiter.done():

@@ -377,7 +377,7 @@ async def test_streamed_request_bodies_arrive_whole(serve, chunked: bool) -> Non
     assert await conn.read_all(2) == b"hello"
     pool.release(conn)
     assert server.bodies == [b"hello world"]
-    assert pool._idle[server.origin], "a complete exchange keeps the connection"
+    assert pool._idle[server.origin.key], "a complete exchange keeps the connection"
     await pool.close()
 
 
@@ -431,7 +431,7 @@ async def test_an_early_answer_stops_the_body_and_drops_the_connection(serve) ->
     assert await conn.read_all(2) == b"too big"
     pool.release(conn)
     assert sent < 50
-    assert server.origin not in pool._idle or not pool._idle[server.origin]
+    assert server.origin.key not in pool._idle or not pool._idle[server.origin.key]
     await pool.close()
 
 
@@ -529,3 +529,12 @@ async def test_https_upstreams_are_verified(tmp_path: Path) -> None:
         await trusting.close()
     finally:
         listener.close()
+
+
+def test_origins_pool_by_scheme_host_and_port() -> None:
+    """Upstreams on one host and port share connections whatever their base path; a
+    different scheme or port is another pool."""
+    assert origin_of("http://svc:8080/a").key == origin_of("http://svc:8080/b/").key
+    assert origin_of("http://svc").key == origin_of("http://svc:80").key
+    assert origin_of("http://svc:8080").key != origin_of("https://svc:8080").key
+    assert origin_of("http://svc:8080").key != origin_of("http://svc:8081").key
