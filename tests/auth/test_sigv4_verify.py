@@ -581,6 +581,24 @@ def test_reprs_hold_no_secrets() -> None:
     assert SECRET not in repr(cache) and key.hex() not in repr(cache)
 
 
+def test_key_cache_macs_are_fresh_copies_of_the_signing_key() -> None:
+    """Each MAC the cache hands out signs like `signature`, and none shares state with
+    another or with the cached one, also after a secret change."""
+    cache = SigningKeyCache()
+    key = signing_key(SECRET, "20150830", "us-east-1", "service")
+    first = cache.mac(AKID, SECRET, "20150830", "us-east-1", "service")
+    first.update(b"one")
+    second = cache.mac(AKID, SECRET, "20150830", "us-east-1", "service")
+    second.update(b"two")
+    assert first.hexdigest() == signature(key, "one")
+    assert second.hexdigest() == signature(key, "two")
+    rotated = cache.mac(AKID, "new secret", "20150830", "us-east-1", "service")
+    rotated.update(b"one")
+    assert rotated.hexdigest() == signature(
+        signing_key("new secret", "20150830", "us-east-1", "service"), "one"
+    )
+
+
 def test_key_cache_hits_and_follows_secret_changes() -> None:
     """The cache returns the derived key, re-derives when the secret changes, and is bounded."""
     cache = SigningKeyCache(max_size=2)
