@@ -13,7 +13,7 @@ it times each stage of a request on its own, and all of them in a row, warm (the
 per-generation caches are filled):
 
 - `request_view`: scope -> `RequestView` (gateway/normalize.py);
-- `guard.admit`: generation read, route, SigV4 parse and full verification, policy
+- `guard.admit`: generation check, route, SigV4 parse and full verification, policy
   evaluation (gateway/guard.py);
 - `identity_headers + upstream_headers`: the assertion and the headers sent upstream
   (gateway/app.py, gateway/proxy.py; called, not changed here);
