@@ -334,10 +334,16 @@ class UpstreamConnection(asyncio.Protocol):
         self.abort()
         self._wake()
 
-    def idle(self, now: float) -> None:
+    def idle(self) -> None:
         self._parser = None
         self._chunks.clear()
-        self.idle_since = now
+        self.idle_since = self._loop.time()
+
+    def idle_for(self) -> float:
+        """
+        Seconds since the connection was last given back to the pool.
+        """
+        return self._loop.time() - self.idle_since
 
     def abort(self) -> None:
         self.closed = True
@@ -459,8 +465,10 @@ class UpstreamPool:
         """
         if self._closed:
             raise UpstreamProtocolError("the upstream pool is closed")
-        loop = asyncio.get_running_loop()
+        # asyncio.get_running_loop() makes a getpid() system call on Python 3.11: the
+        # pooled path below reads the loop's clock through the connection instead.
         while self._busy.get(origin.key, 0) >= self._limit:
+            loop = asyncio.get_running_loop()
             waiter = loop.create_future()
             self._queued.setdefault(origin.key, deque()).append(waiter)
             timer = loop.call_later(connect_timeout, _expire, waiter)
@@ -471,12 +479,12 @@ class UpstreamPool:
         key = origin.key
         self._busy[key] = self._busy.get(key, 0) + 1
         idle = self._idle.get(key)
-        now = loop.time()
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self._idle_seconds:
+            if not conn.closed and conn.idle_for() < self._idle_seconds:
                 return conn, True
             self._drop(conn)
+        loop = asyncio.get_running_loop()
         conn = UpstreamConnection(origin, loop)
         try:
             await asyncio.wait_for(
@@ -499,14 +507,13 @@ class UpstreamPool:
         Give a connection back: pooled when its exchange completed cleanly, else closed.
         """
         origin = conn.origin
-        now = asyncio.get_running_loop().time()
         if conn.reusable and not self._closed:
-            conn.idle(now)
+            conn.idle()
             idle = self._idle.setdefault(origin.key, deque())
             idle.append(conn)
             # The oldest idle connection goes once it is closed or past its time.
             oldest = idle[0]
-            if oldest.closed or now - oldest.idle_since >= self._idle_seconds:
+            if oldest.closed or oldest.idle_for() >= self._idle_seconds:
                 self._drop(idle.popleft())
         else:
             self._drop(conn)

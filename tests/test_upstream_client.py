@@ -132,6 +132,18 @@ async def test_connections_are_kept_alive_and_reused(serve) -> None:
     await pool.close()
 
 
+async def test_a_connection_idle_too_long_is_not_reused(serve) -> None:
+    server = await serve(keep_answering)
+    pool = UpstreamPool(idle_seconds=0.2)
+    assert await _get(pool, server.origin) == b"hello"
+    assert await _get(pool, server.origin) == b"hello"  # within the idle time: reused
+    assert server.connections == 1
+    await asyncio.sleep(0.3)
+    assert await _get(pool, server.origin) == b"hello"  # past it: a new connection
+    assert server.connections == 2
+    await pool.close()
+
+
 async def test_connection_close_is_honoured(serve) -> None:
     async def closing(reader, writer, s):
         await s.read_request(reader)
