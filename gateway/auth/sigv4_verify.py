@@ -64,8 +64,9 @@ class SigningKeyCache:
     A bounded LRU of derived signing keys, keyed by (access key id, date, region, service).
 
     A day's signing key is as sensitive as the secret for that scope: it lives only
-    here and never in a repr. An entry also holds a SHA-256 of the secret, so that a
-    secret that changed under the same key id is never served a stale key, and an
+    here and never in a repr. An entry also holds the secret it was derived from and
+    its SHA-256, so that a secret that changed under the same key id is never served a
+    stale key (the same string object needs no hash), and an
     HMAC-SHA256 already keyed with the signing key, which ``mac`` hands out copies of
     (copying a keyed HMAC costs less than keying a new one).
     """
@@ -73,9 +74,9 @@ class SigningKeyCache:
     __slots__ = ("_entries", "_max_size")
 
     def __init__(self, max_size: int = 1024) -> None:
-        self._entries: OrderedDict[tuple[str, str, str, str], tuple[bytes, bytes, hmac.HMAC]] = (
-            OrderedDict()
-        )
+        self._entries: OrderedDict[
+            tuple[str, str, str, str], tuple[bytes, bytes, hmac.HMAC, str]
+        ] = OrderedDict()
         self._max_size = max_size
 
     def __repr__(self) -> str:
@@ -100,15 +101,20 @@ class SigningKeyCache:
 
     def _entry(
         self, access_key_id: str, secret: str, date: str, region: str, service: str
-    ) -> tuple[bytes, bytes, hmac.HMAC]:
+    ) -> tuple[bytes, bytes, hmac.HMAC, str]:
         cache_key = (access_key_id, date, region, service)
-        fingerprint = hashlib.sha256(secret.encode()).digest()
         entry = self._entries.get(cache_key)
+        if entry is not None and entry[3] is secret:
+            # The very string the entry was derived from (the key lookup caches it):
+            # an identity test, which reveals nothing of the secret and costs no hash.
+            self._entries.move_to_end(cache_key)
+            return entry
+        fingerprint = hashlib.sha256(secret.encode()).digest()
         if entry is not None and hmac.compare_digest(entry[0], fingerprint):
             self._entries.move_to_end(cache_key)
             return entry
         key = signing_key(secret, date, region, service)
-        entry = (fingerprint, key, hmac.new(key, digestmod=hashlib.sha256))
+        entry = (fingerprint, key, hmac.new(key, digestmod=hashlib.sha256), secret)
         self._entries[cache_key] = entry
         self._entries.move_to_end(cache_key)
         while len(self._entries) > self._max_size:

@@ -607,6 +607,10 @@ def test_key_cache_hits_and_follows_secret_changes() -> None:
     expected = signing_key(SECRET, "20150830", "us-east-1", "service")
     assert cache.get(AKID, SECRET, "20150830", "us-east-1", "service") == expected
     assert cache.get(AKID, SECRET, "20150830", "us-east-1", "service") == expected
+    equal = SECRET[:1] + SECRET[1:]  # the same secret in another string object
+    assert equal is not SECRET
+    assert cache.get(AKID, equal, "20150830", "us-east-1", "service") == expected
+    assert len(cache) == 1
     other = cache.get(AKID, "new secret", "20150830", "us-east-1", "service")
     assert other == signing_key("new secret", "20150830", "us-east-1", "service")
     cache.get(AKID, SECRET, "20150831", "us-east-1", "service")
