@@ -312,7 +312,9 @@ class RouteTable:
             route=route.settings,
             action=route.settings.action,
             resource=route.resource.render(values),
-            context={key: template.render(values) for key, template in route.context},
+            context={key: template.render(values) for key, template in route.context}
+            if route.context
+            else {},
             forward_path=forward_path,
             unsigned_payload=route.settings.unsigned_payload,
             params=params,

@@ -97,5 +97,7 @@ class RequestContext:
     @property
     def is_cross_account(self) -> bool:
         """True when the resource belongs to another account than the caller's."""
+        if not self.resource_account:
+            return False  # the caller's own (checked first: most requests stop here)
         account = self.account
-        return bool(self.resource_account and account) and self.resource_account != account
+        return bool(account) and self.resource_account != account
