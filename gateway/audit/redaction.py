@@ -125,14 +125,6 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
-def _is_secret_parameter(name: str) -> bool:
-    # Clients repeat the same few names (X-Amz-Date, prefix, ...), so verdicts are
-    # cached; long names are not, so a client cannot fill the cache with big strings.
-    if len(name) > _MAX_CACHED_NAME:
-        return _classify_parameter(name)
-    return _classify_cached(name)
-
-
 def _classify_parameter(name: str) -> bool:
     folded = _NAME_PUNCTUATION.sub("", unquote_plus(name)).lower()
     return folded in _SECRET_QUERY_NAMES or any(word in folded for word in _SECRET_QUERY_WORDS)
@@ -156,9 +148,12 @@ def redact_query(query: str, *, limit: int = MAX_QUERY_CHARS) -> str:
         step, joiner = 2, ""
     else:
         parts, step, joiner = query.split("&"), 1, "&"
+    cached, longest = _classify_cached, _MAX_CACHED_NAME
     for position in range(0, len(parts), step):
         name, equals, _ = parts[position].partition("=")
-        if _is_secret_parameter(name):
+        # Clients repeat the same few names (X-Amz-Date, prefix, ...), so verdicts are
+        # cached; long names are not, so a client cannot fill the cache with big strings.
+        if cached(name) if len(name) <= longest else _classify_parameter(name):
             parts[position] = f"{name}={REDACTED}" if equals else REDACTED
     return sanitize_text(joiner.join(parts), limit=limit)
 
