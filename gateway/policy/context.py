@@ -10,7 +10,6 @@ becomes a tuple: a single value is a set of one.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,24 +26,31 @@ _SCALARS = (str, int, float, bool, datetime, bytes)
 _EXACT_SCALARS = frozenset(_SCALARS)
 
 
-@functools.lru_cache(maxsize=4096)
-def _lower(key: str) -> str:
-    # Context keys repeat from request to request; lowering each once is enough.
-    return key.lower()
+# Context keys repeat from request to request (a few dozen names): each is lowered
+# once. A plain dict read inline costs less than a cached call; it stops growing at
+# _MAX_LOWERED names, past which keys are lowered on every request.
+_LOWERED: dict[str, str] = {}
+_MAX_LOWERED = 4096
 
 
 def _normalize(context: Mapping[str, ContextValue]) -> dict[str, tuple[Scalar, ...]]:
     values: dict[str, tuple[Scalar, ...]] = {}
+    lowered_of = _LOWERED
     for key, value in context.items():
-        if not isinstance(key, str):
-            raise TypeError(f"context key `{key!r}` is not a string")
-        if type(value) in _EXACT_SCALARS or isinstance(value, _SCALARS):
+        lowered = lowered_of.get(key)  # only str keys are ever stored
+        if lowered is None:
+            if not isinstance(key, str):
+                raise TypeError(f"context key `{key!r}` is not a string")
+            lowered = key.lower()
+            if len(lowered_of) < _MAX_LOWERED:
+                lowered_of[key] = lowered
+        kind = type(value)
+        if kind is str or kind in _EXACT_SCALARS or isinstance(value, _SCALARS):
             items: tuple[Scalar, ...] = (value,)  # type: ignore[assignment]
         elif isinstance(value, Sequence) and all(isinstance(v, _SCALARS) for v in value):
             items = tuple(value)
         else:
             raise TypeError(f"context key `{key}`: unsupported value type")
-        lowered = _lower(key)
         if lowered in values:
             values[lowered] += items
         else:

@@ -167,6 +167,22 @@ def test_context_validation() -> None:
         RequestContext(USER, "s3:x", "*", {"k": {"a": 1}})  # type: ignore[dict-item]
     merged = RequestContext(USER, "s3:x", "*", {"aws:A": "1", "aws:a": ["2"]})
     assert merged.values["aws:a"] == ("1", "2")
+    # Seen keys are lowered from a cache: a second request reads the same, and a
+    # non-string key is still refused after string keys were cached.
+    again = RequestContext(USER, "s3:x", "*", {"aws:A": "1", "aws:a": ["2"]})
+    assert again.values == merged.values
+    with pytest.raises(TypeError):
+        RequestContext(USER, "s3:x", "*", {b"aws:a": "x"})  # type: ignore[dict-item]
+
+
+def test_context_key_cache_is_bounded() -> None:
+    """Past its bound the key cache stops growing, and keys are still lowered."""
+    from gateway.policy import context as module
+
+    many = {f"app:Key{index}": str(index) for index in range(module._MAX_LOWERED + 10)}
+    request = RequestContext(USER, "s3:x", "*", many)
+    assert len(module._LOWERED) <= module._MAX_LOWERED
+    assert request.values[f"app:key{module._MAX_LOWERED + 9}"] == (str(module._MAX_LOWERED + 9),)
     assert RequestContext("", "s3:x").account == ""
 
 
