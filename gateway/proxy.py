@@ -248,21 +248,22 @@ def _timed_out(upstream: UpstreamSettings) -> UpstreamError:
 
 
 async def _relay(conn: UpstreamConnection, upstream: UpstreamSettings, send: Send) -> Outcome:
+    received = [(name.lower(), value) for name, value in conn.headers]
     dropped = _DROPPED_RESPONSE_BYTES
-    listed = [
-        value.decode("latin-1") for name, value in conn.headers if name.lower() == b"connection"
-    ]
+    listed = [value.decode("latin-1") for name, value in received if name == b"connection"]
     if listed:
-        dropped = dropped | {name.encode("latin-1") for name in _connection_listed(listed)}
+        # Usually just `keep-alive`, already dropped: extend the set only when needed.
+        named = {name.encode("latin-1") for name in _connection_listed(listed)}
+        if not named <= dropped:
+            dropped = dropped | named
     headers = []
     length: bytes | None = None
-    for name, value in conn.headers:
-        lowered = name.lower()
-        if lowered in dropped:
+    for name, value in received:
+        if name in dropped:
             continue
-        if lowered == b"content-length":
+        if name == b"content-length":
             length = value
-        headers.append((lowered, value))
+        headers.append((name, value))
     status = conn.status
     start = {"type": "http.response.start", "status": status, "headers": headers}
     read = upstream.read_timeout_seconds

@@ -86,6 +86,15 @@ async def _handler(request: web.Request) -> web.StreamResponse:
         request.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
         request.transport.close()
         raise web.HTTPInternalServerError()
+    if upstream.behaviour == "hop":
+        # Hop-by-hop headers, one of them named only by the Connection header.
+        assert request.transport is not None
+        request.transport.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive, X-Hop-Only\r\n"
+            b"Keep-Alive: timeout=5\r\nX-Hop-Only: 1\r\nX-Kept: yes\r\n\r\nok"
+        )
+        request.transport.close()
+        raise web.HTTPInternalServerError()
     if upstream.behaviour == "large":
         # Larger than what is relayed in one piece: streamed in chunks.
         return web.Response(body=bytes(range(256)) * 1024, content_type="application/octet-stream")

@@ -201,6 +201,19 @@ async def test_upstream_cut_short_is_502(edge: Edge, upstream: Upstream) -> None
     assert "0123456789" not in response.text
 
 
+async def test_hop_by_hop_response_headers_stay_with_the_upstream(
+    edge: Edge, upstream: Upstream
+) -> None:
+    """Keep-Alive and headers the upstream's Connection header names are not relayed."""
+    upstream.behaviour = "hop"
+    response = await edge.call("PUT", "/backup/buckets/backup/objects/a")
+    assert response.status_code == 200
+    assert response.content == b"ok"
+    assert response.headers["x-kept"] == "yes"
+    assert "x-hop-only" not in response.headers
+    assert "keep-alive" not in response.headers
+
+
 async def test_large_response_is_streamed_whole(edge: Edge, upstream: Upstream) -> None:
     """A response over the one-piece size arrives byte for byte, with its length."""
     upstream.behaviour = "large"
