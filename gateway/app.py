@@ -53,7 +53,7 @@ from gateway.request_ids import new_request_id
 from gateway.routing import RouteTable
 from gateway.runtime import Runtime
 from gateway.types import ASGIApp, Message, Receive, RequestView, Scope, Send
-from gateway.upstream_client import UpstreamPool
+from gateway.upstream_client import UpstreamPool, origin_of
 
 log = logging.getLogger("gateway")
 
@@ -338,14 +338,22 @@ class GatewayApp:
             view, admission, headers = await self._admit(
                 live, scope, receive, attempt, request_id, websocket=True
             )
+            upstream = admission.match.upstream
+            try:
+                tls = live.pool.tls_for(origin_of(upstream.url, upstream.ca_file))
+            except OSError:  # the CA bundle went missing since start-up (ssl.SSLError too)
+                raise UpstreamError(
+                    f"upstream `{upstream.name}` is unavailable", upstream=upstream.name
+                ) from None
             close_code = await forward_websocket(
                 live.session,
-                admission.match.upstream,
+                upstream,
                 view,
                 forward_path=admission.match.forward_path,
                 headers=headers,
                 receive=receive,
                 send=send,
+                tls=tls,
             )
         except GatewayError as exc:
             error_code = exc.code
@@ -433,6 +441,7 @@ class GatewayApp:
             fresh.upstreams, region=fresh.server.region, file=str(fresh.source or "")
         )
         services.guard.routes = routes
+        services.pool.reload_tls()
         self.settings = dataclasses.replace(self.settings, upstreams=fresh.upstreams)
         log.info("reloaded routes from %s: %d upstream(s)", fresh.source, len(fresh.upstreams))
 

@@ -17,6 +17,7 @@ the gateway's session cookie) and any client-sent ``X-Gateway-*`` or
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -176,7 +177,7 @@ class Forwarder:
                 left before its body was complete. After the response has started, a
                 failure ends the response early instead (nothing else can be sent then).
         """
-        origin = origin_of(upstream.url)
+        origin = origin_of(upstream.url, upstream.ca_file)
         target = origin.base_path + encode_path(forward_path)
         query = forward_query(view.query_string)
         if query:
@@ -318,6 +319,7 @@ async def forward_websocket(
     headers: list[tuple[str, str]],
     receive: Receive,
     send: Send,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """
     Open the upstream WebSocket for an admitted handshake, accept the client's, and
@@ -325,7 +327,8 @@ async def forward_websocket(
 
     The handshake was authorized like any request; the messages that follow are
     not re-authorized (as with any WebSocket proxy), so revoking access ends at the
-    next handshake.
+    next handshake. A ``wss`` upstream is verified with ``tls`` (the context the pool
+    uses for its origin) or, when None, the system's trust store.
     """
     base = upstream.url.rstrip("/").replace("http://", "ws://", 1).replace("https://", "wss://", 1)
     target = base + encode_path(forward_path)
@@ -344,10 +347,11 @@ async def forward_websocket(
             headers=[(k, v) for k, v in headers if k not in _WEBSOCKET_OWN],
             protocols=protocols,
             timeout=aiohttp.ClientWSTimeout(ws_close=upstream.read_timeout_seconds),
+            ssl=True if tls is None else tls,
             autoclose=False,
             autoping=True,
         )
-    except (TimeoutError, aiohttp.ClientError, OSError):
+    except (TimeoutError, aiohttp.ClientError, OSError):  # ssl.SSLError is an OSError
         await send({"type": "websocket.close", "code": 1011})
         return 1011
     await send({"type": "websocket.accept", "subprotocol": upstream_ws.protocol})

@@ -417,6 +417,8 @@ def _as_table(upstream: UpstreamSettings) -> dict[str, object]:
     }
     if upstream.resource_policy is not None:
         table["resource_policy"] = upstream.resource_policy
+    if upstream.ca_file is not None:
+        table["ca_file"] = str(upstream.ca_file)
     if upstream.prefix is not None:
         table["prefix"] = upstream.prefix
     if upstream.host is not None:

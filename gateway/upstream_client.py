@@ -22,12 +22,17 @@ Rules it keeps:
   closed the idle connection as it was taken); nothing else is retried (RFC 9110 §9.2.2).
 - A request body streamed from the client is never completed on the client's behalf:
   if the client goes away mid-body, the upstream connection is dropped, not finished.
+- An https origin's certificate is verified with the system's trust store, or with the
+  origin's own CA bundle (``ca_file``), which is part of its pool key: a connection
+  verified against one trust store is never handed to an origin that uses another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
@@ -37,6 +42,8 @@ from urllib.parse import urlsplit
 import httptools
 
 from gateway.types import Receive
+
+log = logging.getLogger("gateway")
 
 # A response head larger than this (status line excluded) is refused as malformed.
 MAX_RESPONSE_HEAD_BYTES = 64 * 1024
@@ -73,12 +80,16 @@ class Origin:
     port: int
     base_path: str
     host_header: str
-    # What the pool's dicts are keyed by (scheme, host and port): a str caches its hash,
-    # where the dataclass would build and hash a tuple of its fields on every lookup.
+    # https only: the CA bundle its certificate is verified with ("" for the system's).
+    ca_file: str = ""
+    # What the pool's dicts are keyed by (scheme, host, port and CA bundle): a str caches
+    # its hash, where the dataclass would build and hash a tuple of its fields on every
+    # lookup. Connections verified with one trust store are never handed to another.
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", f"{self.scheme}://{self.host}:{self.port}")
+        key = f"{self.scheme}://{self.host}:{self.port}"
+        object.__setattr__(self, "key", f"{key} ca={self.ca_file}" if self.ca_file else key)
 
     @property
     def tls(self) -> bool:
@@ -86,9 +97,10 @@ class Origin:
 
 
 @functools.lru_cache(maxsize=256)
-def origin_of(url: str) -> Origin:
+def origin_of(url: str, ca_file: str | os.PathLike[str] | None = None) -> Origin:
     """
-    Parse an upstream URL (``http[s]://host[:port][/base]``) once.
+    Parse an upstream URL (``http[s]://host[:port][/base]``) once; an https
+    upstream's certificate is verified with ``ca_file`` when given.
 
     Raises:
         ValueError: not an http(s) URL with a host.
@@ -101,7 +113,8 @@ def origin_of(url: str) -> Origin:
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == default else f"{shown}:{port}"
-    return Origin(parts.scheme, host, port, parts.path.rstrip("/"), host_header)
+    ca = os.fspath(ca_file) if ca_file is not None and parts.scheme == "https" else ""
+    return Origin(parts.scheme, host, port, parts.path.rstrip("/"), host_header, ca)
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -376,8 +389,10 @@ class UpstreamPool:
         self._queued: dict[str, deque[asyncio.Future[None]]] = {}
         self._open: set[UpstreamConnection] = set()
         self._closed = False
-        # https upstreams: the system's trust store unless a context is given.
+        # https upstreams: the system's trust store unless a context is given, or the
+        # origin's own CA bundle (read when a connection first needs it).
         self._ssl = tls
+        self._ca_contexts: dict[str, ssl.SSLContext] = {}
 
     async def request(
         self,
@@ -492,7 +507,7 @@ class UpstreamPool:
                     lambda: conn,
                     origin.host,
                     origin.port,
-                    ssl=self._tls() if origin.tls else None,
+                    ssl=self.tls_for(origin),
                 ),
                 connect_timeout,
             )
@@ -537,10 +552,36 @@ class UpstreamPool:
             conn.abort()
         self._open.discard(conn)
 
-    def _tls(self) -> ssl.SSLContext:
+    def tls_for(self, origin: Origin) -> ssl.SSLContext | None:
+        """
+        Return the TLS context connections to ``origin`` verify with (None for http).
+
+        Raises:
+            OSError, ssl.SSLError: the origin's CA bundle cannot be read (a new
+                connection then fails like a refused one: 502).
+        """
+        if not origin.tls:
+            return None
+        if origin.ca_file:
+            context = self._ca_contexts.get(origin.ca_file)
+            if context is None:
+                try:
+                    context = ssl.create_default_context(cafile=origin.ca_file)
+                except OSError as exc:  # ssl.SSLError included
+                    log.warning("cannot read the CA bundle %s: %s", origin.ca_file, exc)
+                    raise
+                self._ca_contexts[origin.ca_file] = context
+            return context
         if self._ssl is None:
             self._ssl = ssl.create_default_context()
         return self._ssl
+
+    def reload_tls(self) -> None:
+        """
+        Read CA bundles again for new connections (a reload: a bundle may have been
+        replaced); pooled connections, verified when they opened, stay.
+        """
+        self._ca_contexts.clear()
 
     async def close(self) -> None:
         """

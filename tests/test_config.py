@@ -23,6 +23,7 @@ from gateway.config import (
 )
 from gateway.config import _parse_bool as parse_bool
 from gateway.errors import ConfigError
+from tests.conftest import SelfSigned
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "gateway.toml"
 FILE = "gateway.toml"
@@ -362,6 +363,34 @@ def test_upstream_defaults() -> None:
     assert (backup.connect_timeout_seconds, backup.read_timeout_seconds) == (5.0, 30.0)
     assert backup.routes[0].unsigned_payload is False
     assert backup.routes[0].condition_keys == ()
+
+
+def test_upstream_ca_file(tmp_path: Path, self_signed: SelfSigned) -> None:
+    """An https upstream's CA bundle is resolved against the config's directory and read."""
+    cert_file, _ = self_signed(tmp_path / "tls")
+    data = {"upstreams": [upstream(url="https://files.internal", ca_file="tls/cert.pem")]}
+    (files,) = build(data, base_dir=tmp_path).upstreams
+    assert files.ca_file == cert_file.resolve()
+    assert build({"upstreams": [upstream()]}).upstreams[0].ca_file is None
+
+
+def test_upstream_ca_file_errors(tmp_path: Path) -> None:
+    """A CA bundle on an http upstream, a missing one or one without a certificate is refused."""
+    (tmp_path / "empty.pem").write_text("not a certificate\n")
+
+    def error(url: str, ca_file: str) -> str:
+        with pytest.raises(ConfigError) as info:
+            build({"upstreams": [upstream(url=url, ca_file=ca_file)]}, base_dir=tmp_path)
+        return str(info.value)
+
+    key = f"{FILE}: upstreams[0].ca_file:"
+    assert error("http://files.internal", "empty.pem") == f"{key} is only for `https` upstreams"
+    missing = error("https://files.internal", "missing.pem")
+    assert missing.startswith(f"{key} cannot read `{tmp_path / 'missing.pem'}`")
+    empty = error("https://files.internal", "empty.pem")
+    assert (
+        empty == f"{key} `{tmp_path / 'empty.pem'}` holds no PEM certificate (expected a CA bundle)"
+    )
 
 
 def test_route_star_resource_and_condition_keys() -> None:

@@ -7,21 +7,18 @@ streamed request bodies, timeouts, retries, back-pressure, and hostile upstreams
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from gateway.errors import GatewayError
-from gateway.proxy import request_head
-from gateway.types import Message
+from gateway.config import UpstreamSettings
+from gateway.errors import GatewayError, UpstreamError
+from gateway.proxy import Forwarder, request_head
+from gateway.types import Message, RequestView
 from gateway.upstream_client import (
     MAX_RESPONSE_HEAD_BYTES,
     ClientGone,
@@ -30,6 +27,7 @@ from gateway.upstream_client import (
     UpstreamProtocolError,
     origin_of,
 )
+from tests.conftest import SelfSigned
 
 pytestmark = pytest.mark.anyio
 
@@ -489,36 +487,8 @@ def test_a_line_break_in_a_header_value_never_reaches_the_upstream(value: str) -
     assert request_head("GET", "/", "svc", [("x-custom", "fine")], "").endswith(b"\r\n\r\n")
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
-async def test_https_upstreams_are_verified(tmp_path: Path) -> None:
-    cert_file, key_file = _self_signed(tmp_path)
+async def test_https_upstreams_are_verified(tmp_path: Path, self_signed: SelfSigned) -> None:
+    cert_file, key_file = self_signed(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert_file, key_file)
     server = Server(keep_answering)
@@ -550,3 +520,117 @@ def test_origins_pool_by_scheme_host_and_port() -> None:
     assert origin_of("http://svc").key == origin_of("http://svc:80").key
     assert origin_of("http://svc:8080").key != origin_of("https://svc:8080").key
     assert origin_of("http://svc:8080").key != origin_of("http://svc:8081").key
+
+
+async def _tls_listener(cert_file: Path, key_file: Path) -> tuple[asyncio.Server, Server, int]:
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    server = Server(keep_answering)
+    listener = await asyncio.start_server(server.serve, "127.0.0.1", 0, ssl=server_tls)
+    return listener, server, listener.sockets[0].getsockname()[1]
+
+
+async def test_an_upstream_ca_file_is_its_trust_store(
+    tmp_path: Path, self_signed: SelfSigned
+) -> None:
+    """An origin with a CA bundle verifies with it; without one, the system's store refuses."""
+    cert_file, key_file = self_signed(tmp_path)
+    listener, server, port = await _tls_listener(cert_file, key_file)
+    pool = UpstreamPool()
+    try:
+        with pytest.raises(OSError):
+            await _get(pool, origin_of(f"https://localhost:{port}"))
+        trusted = origin_of(f"https://localhost:{port}", cert_file)
+        assert await _get(pool, trusted) == b"hello"
+        assert await _get(pool, trusted) == b"hello"  # pooled under its own key
+        assert len(server.heads) == 2
+    finally:
+        await pool.close()
+        listener.close()
+
+
+async def test_a_replaced_ca_file_is_read_again_after_reload_tls(
+    tmp_path: Path, self_signed: SelfSigned
+) -> None:
+    """New connections keep the bundle read first until reload_tls(), then read it again."""
+    cert_file, key_file = self_signed(tmp_path / "upstream")
+    other_cert, _ = self_signed(tmp_path / "other")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(other_cert.read_bytes())
+    listener, _server, port = await _tls_listener(cert_file, key_file)
+    origin = origin_of(f"https://localhost:{port}", bundle)
+    pool = UpstreamPool()
+    try:
+        with pytest.raises(OSError):
+            await _get(pool, origin)
+        bundle.write_bytes(cert_file.read_bytes())
+        with pytest.raises(OSError):
+            await _get(pool, origin)  # the bundle read before is still the one used
+        pool.reload_tls()
+        assert await _get(pool, origin) == b"hello"
+        bundle.unlink()
+        pool.reload_tls()
+        assert await _get(pool, origin) == b"hello"  # a pooled connection stays usable
+    finally:
+        await pool.close()
+        listener.close()
+
+
+def test_origins_with_another_trust_store_pool_apart(tmp_path: Path) -> None:
+    """A CA bundle is part of an https origin's pool key; http origins ignore it."""
+    bundle = tmp_path / "ca.pem"
+    plain = origin_of("https://files.internal")
+    custom = origin_of("https://files.internal", bundle)
+    assert plain.key != custom.key
+    assert custom.ca_file == str(bundle)
+    assert origin_of("http://files.internal", bundle).key == origin_of("http://files.internal").key
+
+
+async def test_the_forwarder_verifies_with_the_upstream_ca_file(
+    tmp_path: Path, self_signed: SelfSigned
+) -> None:
+    """A request to an https upstream with `ca_file` reaches it; without, it is a 502."""
+    cert_file, key_file = self_signed(tmp_path)
+    listener, server, port = await _tls_listener(cert_file, key_file)
+    url = f"https://localhost:{port}"
+    view = RequestView(
+        method="GET",
+        path="/items/1",
+        raw_path="/items/1",
+        query_string="",
+        headers=(("host", "gateway"),),
+    )
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    pool = UpstreamPool()
+    forwarder = Forwarder(pool)
+
+    async def forward(upstream: UpstreamSettings) -> int:
+        outcome = await forwarder.forward(
+            upstream,
+            view,
+            forward_path="/items/1",
+            headers=[],
+            body=None,
+            receive=receive,
+            send=send,
+        )
+        return outcome.status
+
+    try:
+        trusting = UpstreamSettings("files", url, "/files", None, "files", ca_file=cert_file)
+        assert await forward(trusting) == 200
+        assert server.heads[0].startswith(b"GET /items/1 HTTP/1.1\r\n")
+        with pytest.raises(UpstreamError) as refused:
+            await forward(dataclasses.replace(trusting, ca_file=None))
+        assert refused.value.status == 502
+        assert len(server.heads) == 1
+    finally:
+        await pool.close()
+        listener.close()

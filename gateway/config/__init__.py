@@ -262,7 +262,7 @@ def _build(
         session=build_session(tables["session"]),
         signin=build_signin(tables["signin"]),
         audit=build_audit(tables["audit"], base_dir),
-        upstreams=build_upstreams(data.get("upstreams", []), file),
+        upstreams=build_upstreams(data.get("upstreams", []), file, base_dir),
         source=source,
         metrics=build_metrics(tables["metrics"]),
     )

@@ -263,6 +263,8 @@ class UpstreamSettings:
     read_timeout_seconds: float = DEFAULT_UPSTREAM_READ_TIMEOUT_SECONDS
     routes: tuple[RouteSettings, ...] = ()
     resource_policy: str | None = None
+    # https only: a PEM bundle that replaces the system's trust store for this upstream.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,16 @@ the gateway's own ``aws:`` keys. Imports nothing from the gateway except
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from gateway.errors import ConfigError
 
 from .reader import Table, clip, describe, join_options
-from .sections import http_url
+from .sections import http_url, resolve_path
 from .settings import (
     DEFAULT_UPSTREAM_CONNECT_TIMEOUT_SECONDS,
     DEFAULT_UPSTREAM_READ_TIMEOUT_SECONDS,
@@ -44,6 +47,7 @@ _UPSTREAM_KEYS: Final = (
     "read_timeout_seconds",
     "routes",
     "resource_policy",
+    "ca_file",
 )
 
 _ROUTE_KEYS: Final = (
@@ -70,9 +74,14 @@ _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PATH_CHARS = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 
 
-def build_upstreams(raw: object, file: str) -> tuple[UpstreamSettings, ...]:
+def build_upstreams(
+    raw: object, file: str, base_dir: Path | None = None
+) -> tuple[UpstreamSettings, ...]:
     """
     Build ``[[upstreams]]``, rejecting a name, prefix or host used twice.
+
+    A relative ``ca_file`` is resolved against ``base_dir`` (the config file's
+    directory; the working directory when None).
     """
     if not isinstance(raw, list | tuple):
         raise ConfigError(
@@ -84,7 +93,7 @@ def build_upstreams(raw: object, file: str) -> tuple[UpstreamSettings, ...]:
     seen: dict[tuple[str, str], str] = {}  # ("name" | "prefix" | "host", value) -> label
     for index, item in enumerate(raw):
         table = Table.of(item, file=file, label=f"upstreams[{index}]", keys=_UPSTREAM_KEYS)
-        upstream = _upstream(table)
+        upstream = _upstream(table, Path.cwd() if base_dir is None else base_dir)
         for key in ("name", "prefix", "host"):
             value = getattr(upstream, key)
             if value is None:
@@ -96,7 +105,7 @@ def build_upstreams(raw: object, file: str) -> tuple[UpstreamSettings, ...]:
     return tuple(upstreams)
 
 
-def _upstream(table: Table) -> UpstreamSettings:
+def _upstream(table: Table, base_dir: Path) -> UpstreamSettings:
     name = table.required_string("name")
     if not _UPSTREAM_NAME.fullmatch(name):
         raise table.error(
@@ -140,7 +149,28 @@ def _upstream(table: Table) -> UpstreamSettings:
         ),
         routes=routes,
         resource_policy=table.json_document("resource_policy"),
+        ca_file=_ca_file(table, url, base_dir),
     )
+
+
+def _ca_file(table: Table, url: str, base_dir: Path) -> Path | None:
+    # Loaded once here, so that a missing or unreadable bundle stops start-up (or a
+    # reload) with its key named, instead of failing the first request.
+    path = table.optional_path("ca_file")
+    if path is None:
+        return None
+    if urlsplit(url).scheme != "https":
+        raise table.error("ca_file", "is only for `https` upstreams")
+    path = resolve_path(base_dir, path)
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:  # an OSError too: caught first
+        raise table.error(
+            "ca_file", f"`{path}` holds no PEM certificate (expected a CA bundle)"
+        ) from None
+    except OSError as exc:
+        raise table.error("ca_file", f"cannot read `{path}`: {exc.strerror or exc}") from None
+    return path
 
 
 def _prefix(table: Table, prefix: str) -> str:
