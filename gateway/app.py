@@ -305,20 +305,20 @@ class GatewayApp:
         elapsed = time.perf_counter() - started
         if self.metrics is not None:
             self.metrics.observe(match, attempt.decision, error_code, upstream_status, elapsed)
-        services.auditor.record(
-            build_event(
-                view=view,
-                principal=attempt.principal,
-                action=match.action if match else None,
-                resources=[match.resource] if match else [],
-                decision=attempt.decision,
-                error_code=error_code,
-                upstream=match.upstream.name if match else None,
-                upstream_status=upstream_status,
-                latency_ms=elapsed * 1000,
-                now=utc_now(),
-                region=self.settings.server.region,
-            )
+        # Built by the drainer, in batches: every argument is frozen or made here.
+        services.auditor.defer(
+            build_event,
+            view=view,
+            principal=attempt.principal,
+            action=match.action if match else None,
+            resources=[match.resource] if match else [],
+            decision=attempt.decision,
+            error_code=error_code,
+            upstream=match.upstream.name if match else None,
+            upstream_status=upstream_status,
+            latency_ms=elapsed * 1000,
+            now=utc_now(),
+            region=self.settings.server.region,
         )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

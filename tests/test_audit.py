@@ -747,6 +747,65 @@ async def test_slow_sink_times_out_and_later_events_still_flow() -> None:
 
 
 @pytest.mark.anyio
+async def test_deferred_events_are_built_by_the_drainer_in_order() -> None:
+    """defer() only queues: the event is built when drained, in order with recorded ones."""
+    sink = RecordingSink()
+    auditor = Auditor([sink])
+    built: list[int] = []
+
+    def build(*, n: int) -> dict[str, Any]:
+        built.append(n)
+        return {"n": n}
+
+    auditor.defer(build, n=0)
+    auditor.record({"n": 1})
+    auditor.defer(build, n=2)
+    assert (built, auditor.pending) == ([], 3)  # nothing is built on the request path
+    await auditor.start()
+    await auditor.aclose()
+    assert built == [0, 2]
+    assert [event["n"] for event in sink.events] == [0, 1, 2]
+    assert (auditor.emitted, auditor.dropped) == (3, 0)
+
+
+@pytest.mark.anyio
+async def test_a_deferred_build_that_raises_loses_only_its_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failing build is counted as dropped and logged by type only; the batch goes on."""
+    sink = RecordingSink()
+    auditor = Auditor([sink])
+
+    def broken(**_fields: Any) -> dict[str, Any]:
+        raise ValueError("holds do-not-log-me")
+
+    with caplog.at_level(logging.WARNING, logger="gateway.audit"):
+        async with auditor:
+            auditor.record({"n": 1})
+            auditor.defer(broken, secret="do-not-log-me")
+            auditor.record({"n": 2})
+    assert [event["n"] for event in sink.events] == [1, 2]
+    assert (auditor.emitted, auditor.dropped, auditor.pending) == (2, 1, 0)
+    assert "could not be built (ValueError)" in caplog.text
+    assert "do-not-log-me" not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_deferred_events_respect_the_queue_bound_and_closing() -> None:
+    """defer() counts a drop when the queue is full or the auditor closed, like record()."""
+    sink = RecordingSink()
+    auditor = Auditor([sink], max_queue=1)
+    auditor.defer(dict, n=0)
+    auditor.defer(dict, n=1)  # the queue holds one
+    assert (auditor.dropped, auditor.pending) == (1, 1)
+    await auditor.start()
+    await auditor.aclose()
+    auditor.defer(dict, n=2)
+    assert auditor.dropped == 2
+    assert sink.events == [{"n": 0}]
+
+
+@pytest.mark.anyio
 async def test_aclose_drains_every_queued_event_in_order() -> None:
     """Events queued before shutdown are all delivered, in order, then sinks close."""
     sink = RecordingSink()

@@ -11,6 +11,8 @@ Typical use, in the app's lifespan and per request::
     await auditor.start()
     ...
     auditor.record(build_event(view=view, principal=principal, action=action, ...))
+    # or, on the hot path, let the drainer build it (arguments must not change):
+    auditor.defer(build_event, view=view, principal=principal, action=action, ...)
     ...
     await auditor.aclose()
 

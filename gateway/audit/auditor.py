@@ -3,12 +3,15 @@ The ``Auditor``: a bounded queue between request handling and the audit sinks.
 
 Layer: auth (beside ``routing``). Requests call ``record()``, which never waits:
 it puts the event on a bounded ``asyncio.Queue`` or, when the queue is full,
-counts a drop. One background task drains the queue into every sink in turn, in
-batches of what has queued up (at most ``BATCH`` events), with a timeout per sink
-and batch, so a slow or broken sink delays only the audit trail (and, once the
-queue is full, loses events that are counted) but never a request. Buffered sinks
-are flushed ``FLUSH_DELAY`` seconds after the queue runs empty, so a busy gateway
-writes its trail in a few large writes instead of one per request.
+counts a drop. ``defer()`` queues the function that builds the event and its
+arguments instead, and the drainer builds it: off the request path, and in batches,
+which run faster than the same work spread between requests. One background task
+drains the queue into every sink in turn, in batches of what has queued up (at most
+``BATCH`` events), with a timeout per sink and batch, so a slow or broken sink
+delays only the audit trail (and, once the queue is full, loses events that are
+counted) but never a request. Buffered sinks are flushed ``FLUSH_DELAY`` seconds
+after the queue runs empty, so a busy gateway writes its trail in a few large
+writes instead of one per request.
 
 SECURITY: sink failures are logged by sink class and exception type only, at most
 once per ``log_every`` failures; never with the exception's message or the event,
@@ -47,12 +50,22 @@ FLUSH_DELAY: Final = 0.05
 logger = logging.getLogger("gateway.audit")
 
 
+class _Deferred:
+    # An event to build when the drainer takes it: `build(**fields)`.
+    __slots__ = ("build", "fields")
+
+    def __init__(self, build: Callable[..., Mapping[str, Any]], fields: dict[str, Any]) -> None:
+        self.build = build
+        self.fields = fields
+
+
 class Auditor:
     """
     Queue audit events without blocking and deliver them to the sinks in order.
 
     Counters for metrics: ``dropped`` (events lost to a full queue, to a closed
-    auditor, or still queued when the shutdown timeout ran out), ``emitted``
+    auditor, to a deferred build that raised, or still queued when the shutdown
+    timeout ran out), ``emitted``
     (successful ``sink.emit`` calls; one event with two sinks counts twice) and
     ``sink_errors`` (sink calls that raised or timed out).
 
@@ -77,7 +90,7 @@ class Auditor:
         if max_queue < 1 or sink_timeout <= 0 or close_timeout < 0 or log_every < 1:
             raise ValueError("audit: queue size, timeouts and log_every must be positive")
         self.sinks = tuple(sinks)
-        self._queue: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue(max_queue)
+        self._queue: asyncio.Queue[Mapping[str, Any] | _Deferred] = asyncio.Queue(max_queue)
         self._sink_timeout = sink_timeout
         self._close_timeout = close_timeout
         self._log_every = log_every
@@ -116,13 +129,26 @@ class Auditor:
         Events recorded before ``start()`` wait in the queue; after ``aclose()``
         they are counted as dropped.
         """
+        self._enqueue(event)
+
+    def defer(self, build: Callable[..., Mapping[str, Any]], /, **fields: Any) -> None:
+        """
+        Queue the event ``build(**fields)`` returns, built by the drainer; never blocks,
+        never raises.
+
+        ``fields`` must not change once passed (frozen views, principals and
+        decisions; fresh lists). An event whose build raises is counted as dropped.
+        """
+        self._enqueue(_Deferred(build, fields))
+
+    def _enqueue(self, item: Mapping[str, Any] | _Deferred) -> None:
         if not self.sinks:
             return
         if self._closed:
             self._drop(1)
             return
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self._drop(1)
 
@@ -183,9 +209,10 @@ class Auditor:
         buffered = [sink for sink in self.sinks if isinstance(sink, BufferedSink)]
         queue = self._queue
         while True:
-            batch = [await queue.get()]
-            while len(batch) < BATCH and not queue.empty():
-                batch.append(queue.get_nowait())
+            taken = [await queue.get()]
+            while len(taken) < BATCH and not queue.empty():
+                taken.append(queue.get_nowait())
+            batch = self._built(taken)
             self._unstarted = len(batch)
             try:
                 for index, sink in enumerate(self.sinks):
@@ -198,8 +225,22 @@ class Auditor:
                     self._flushers.add(flusher)
                     flusher.add_done_callback(self._flushers.discard)
             finally:
-                for _ in batch:
+                for _ in taken:
                     queue.task_done()
+
+    def _built(self, taken: list[Mapping[str, Any] | _Deferred]) -> list[Mapping[str, Any]]:
+        # Deferred events are built here, one batch at a time; a build that fails loses
+        # its event (counted and logged by exception type only, like a sink failure).
+        events: list[Mapping[str, Any]] = []
+        for item in taken:
+            if not isinstance(item, _Deferred):
+                events.append(item)  # from record()
+                continue
+            try:
+                events.append(item.build(**item.fields))
+            except Exception as exc:  # a bug in a builder: the trail loses one event
+                self._drop(1, f"an event could not be built ({type(exc).__name__})")
+        return events
 
     async def _emit(self, sink: AuditSink, batch: list[Mapping[str, Any]], *, first: bool) -> int:
         # Give `batch` to `sink` within one timeout; return how many emits succeeded.
@@ -267,11 +308,11 @@ class Auditor:
             left += 1
         return left
 
-    def _drop(self, count: int) -> None:
+    def _drop(self, count: int, why: str = "queue full or closed") -> None:
         before = self._dropped
         self._dropped += count
         if before // self._log_every != self._dropped // self._log_every or before == 0:
-            logger.warning("audit: queue full or closed; %d events dropped so far", self._dropped)
+            logger.warning("audit: %s; %d events dropped so far", why, self._dropped)
 
     def _sink_failed(self, sink: AuditSink, error: str) -> None:
         self._sink_errors += 1
