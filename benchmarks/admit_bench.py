@@ -17,7 +17,8 @@ per-generation caches are filled):
   evaluation (gateway/guard.py);
 - `identity_headers + upstream_headers`: the assertion and the headers sent upstream
   (gateway/app.py, gateway/proxy.py; called, not changed here);
-- `build_event`: the audit event (gateway/audit/events.py);
+- `build_event`: the audit event (gateway/audit/events.py; the gateway has the audit
+  drainer build it, through `Auditor.defer`);
 - `encode_line`: what the drainer's sink does with one event (gateway/audit/sinks.py).
 
 Printed: microseconds of CPU time (`time.process_time`, so that other load on a shared box

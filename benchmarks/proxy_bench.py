@@ -626,8 +626,8 @@ STAGES = [
     ("  identity_headers (assertion)", "identity_headers (gateway/app.py)"),
     ("  upstream_headers", "upstream_headers (gateway/proxy.py)"),
     ("  Forwarder.forward (upstream client)", "Forwarder.forward (gateway/proxy.py)"),
-    ("  build_event (audit, in request)", "build_event (gateway/audit/events.py)"),
-    ("audit drainer (encode + write)", "Auditor._drain (gateway/audit/auditor.py)"),
+    ("audit drainer (build + encode + write)", "Auditor._drain (gateway/audit/auditor.py)"),
+    ("  build_event (deferred to the drainer)", "build_event (gateway/audit/events.py)"),
     ("uvicorn access log (logging)", "Logger.info (logging/__init__.py)"),
 ]
 
