@@ -13,7 +13,9 @@ aiohttp's client is still used for WebSocket upgrades.
 Rules it keeps:
 
 - One request at a time per connection (no pipelining); a connection is reused only
-  after a complete response that allows keep-alive and a fully sent request.
+  after a complete response that allows keep-alive and a fully sent request, and
+  one left idle for ``IDLE_SECONDS`` is closed (a timer sweeps the pool, so an upstream
+  that never closes idle connections is not left holding them).
 - A response that is malformed, too large in its head, or cut short raises
   ``UpstreamProtocolError`` (an ``OSError``); no answer within the read timeout raises
   ``TimeoutError``. The caller maps them to 502 and 504.
@@ -393,6 +395,8 @@ class UpstreamPool:
         # origin's own CA bundle (read when a connection first needs it).
         self._ssl = tls
         self._ca_contexts: dict[str, ssl.SSLContext] = {}
+        # Closes idle connections past their time when no request comes to take them.
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def request(
         self,
@@ -530,9 +534,29 @@ class UpstreamPool:
             oldest = idle[0]
             if oldest.closed or oldest.idle_for() >= self._idle_seconds:
                 self._drop(idle.popleft())
+            if self._sweep is None:
+                self._sweep = conn._loop.call_later(self._idle_seconds, self._prune)
         else:
             self._drop(conn)
         self._free_slot(origin)
+
+    def _prune(self) -> None:
+        # An upstream that never times out idle connections would otherwise keep every
+        # one of them open until the next request to it; the oldest are at the left.
+        self._sweep = None
+        if self._closed:
+            return
+        oldest: UpstreamConnection | None = None  # of those that stay
+        for key, idle in list(self._idle.items()):
+            while idle and (idle[0].closed or idle[0].idle_for() >= self._idle_seconds):
+                self._drop(idle.popleft())
+            if not idle:
+                del self._idle[key]
+            elif oldest is None or idle[0].idle_since < oldest.idle_since:
+                oldest = idle[0]
+        if oldest is not None:
+            due = max(self._idle_seconds - oldest.idle_for(), 0.0)
+            self._sweep = oldest._loop.call_later(due, self._prune)
 
     def _free_slot(self, origin: Origin) -> None:
         key = origin.key
@@ -588,6 +612,9 @@ class UpstreamPool:
         Close every connection; requests in flight fail, new ones are refused.
         """
         self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for conn in list(self._open):
             conn.close()
         self._open.clear()

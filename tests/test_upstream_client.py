@@ -40,6 +40,7 @@ class Server:
 
     handler: Handler
     connections: int = 0
+    ended: int = 0  # connections whose handler returned (the client closed, or it did)
     heads: list[bytes] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
     origin: Origin | None = None
@@ -51,6 +52,7 @@ class Server:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self.ended += 1
             writer.close()
 
     async def read_request(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
@@ -127,6 +129,20 @@ async def test_connections_are_kept_alive_and_reused(serve) -> None:
     for _ in range(5):
         assert await _get(pool, server.origin) == b"hello"
     assert server.connections == 1
+    await pool.close()
+
+
+async def test_idle_connections_are_closed_without_a_request_to_take_them(serve) -> None:
+    """Past idle_seconds, a pooled connection is closed even if no request comes along."""
+    server = await serve(keep_answering)
+    pool = UpstreamPool(idle_seconds=0.2)
+    assert await _get(pool, server.origin) == b"hello"
+    await asyncio.sleep(0.05)
+    assert server.ended == 0  # still pooled
+    await asyncio.sleep(0.4)
+    assert server.ended == 1  # closed by the pool's sweep, with no request since
+    assert await _get(pool, server.origin) == b"hello"  # a new connection
+    assert server.connections == 2
     await pool.close()
 
 
