@@ -598,6 +598,7 @@ def test_encode_line_is_scrub_then_dump(event: dict[str, Any]) -> None:
         ({"n": 2**70, "f": float("nan")}, '{"n":1180591620717411303424,"f":null}'),
         ({1: "int key", "t": (1, 2)}, '{"1":"int key","t":[1,2]}'),
         ({"s": type("Text", (str,), {})("sub")}, '{"s":"sub"}'),
+        ({"\x7f": "a\x7fb"}, '{"\\u007f":"a\\u007fb"}'),  # DEL escaped, as ever
     ],
 )
 def test_encode_line_edge_values(event: dict[Any, Any], line: str) -> None:

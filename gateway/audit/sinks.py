@@ -79,7 +79,9 @@ def encode_line(event: Mapping[str, Any]) -> str:
         line = orjson.dumps(clean, option=_FAST_OPTIONS)
     except orjson.JSONEncodeError:
         line = b""  # a type only the stdlib encoder takes, or an integer over 64 bits
-    if line and line.isascii():
+    # orjson leaves DEL (0x7f) raw where the stdlib encoder escapes it (\\u007f): a line
+    # holding one takes the slow path, so control characters never reach the file raw.
+    if line and line.isascii() and b"\x7f" not in line:
         return line.decode("ascii")
     # Non-ASCII text is escaped (\\uXXXX) by the stdlib encoder, as are the rarer cases.
     return _ENCODER.encode(_finite(clean)) + "\n"
